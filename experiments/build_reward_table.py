@@ -1,0 +1,64 @@
+"""Train A_small cells and write their rewards to ``reward_tables/small_<dataset>_<protocol>.csv``.
+
+Resumable: rerun the same command after an interruption and it continues where it stopped.
+
+    python experiments/build_reward_table.py --dataset mnist --protocol fast --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from nas_env.spaces import NUM_OPS, InvalidArchitectureError, SmallCell, parse_architecture
+from nas_env.table_builder import build_reward_table
+from nas_env.data import DATASETS
+from nas_env.training import PROTOCOLS
+
+
+def parse_int_list(text: str) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
+    values: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        values.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    return values
+
+
+def parse_archs(text: str) -> list[SmallCell]:
+    """Cell indices (``"0-63"``) or ``;``-separated string forms (``"|conv3x3~0|+|max_pool2x2~1|"``)."""
+    if text.startswith("|"):
+        cells = [parse_architecture(part) for part in text.split(";")]
+        if not all(isinstance(c, SmallCell) for c in cells):
+            raise InvalidArchitectureError(f"{text!r}: the builder trains A_small cells only")
+        return cells
+    return [SmallCell.from_index(i) for i in parse_int_list(text)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="dataset to train on")
+    parser.add_argument("--protocol", default="fast", choices=sorted(PROTOCOLS), help="training protocol")
+    parser.add_argument("--archs", default=f"0-{NUM_OPS**2 - 1}",
+                        help="cell indices like 0-63 or 3,17, or ';'-separated string forms (default: all 64)")
+    parser.add_argument("--seeds", default="0", help="training seeds, like 0 or 0,1 or 0-4 (default: 0)")
+    parser.add_argument("--out-dir", default="reward_tables", help="folder of the table (default: reward_tables)")
+    parser.add_argument("--data-root", default=None, help="dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"], help="autocast precision")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = build_reward_table(
+        dataset=args.dataset, protocol=args.protocol, archs=parse_archs(args.archs),
+        seeds=parse_int_list(args.seeds), out_dir=args.out_dir, data_root=args.data_root,
+        device=args.device, precision=args.precision,
+    )
+    print(f"table: {path}")
+
+
+if __name__ == "__main__":
+    main()

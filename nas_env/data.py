@@ -1,0 +1,115 @@
+"""MNIST and Fashion-MNIST as in-memory tensors, split as in the paper.
+
+The official training set is split into train and validation by a fixed permutation
+(:data:`SPLIT_SEED`, 10% validation: 54,000 / 6,000 for the real data); the official test set is
+kept whole. Images are scaled to [0, 1], then normalised with the mean and standard deviation of
+the train split, and held as one float tensor per split, so training never touches PIL or Python
+per sample.
+
+Where the files come from (first that applies):
+
+1. the ``root`` argument (the scripts' ``--data-root`` flag);
+2. the ``NAS_ENV_DATA`` environment variable;
+3. ``~/.cache/nas_env/datasets`` (or ``$XDG_CACHE_HOME/nas_env/datasets``), downloading there.
+
+A root holds torchvision's layout (``MNIST/raw/*-ubyte``) and may be read-only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+
+DATASETS = {"mnist": torchvision.datasets.MNIST, "fashion_mnist": torchvision.datasets.FashionMNIST}
+SPLIT_SEED = 0
+VALIDATION_FRACTION = 0.1
+ENV_VAR = "NAS_ENV_DATA"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are neither in the data root nor downloadable."""
+
+
+def default_data_root(root: str | os.PathLike | None = None) -> Path:
+    """Resolve the data root: ``root``, else ``$NAS_ENV_DATA``, else the per-user cache."""
+    if root is not None:
+        return Path(root).expanduser()
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "nas_env" / "datasets"
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Normalised image tensors ``(N, 1, 28, 28)`` and integer labels for each split."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    dataset: str
+    root: str
+
+    def to(self, device: torch.device | str) -> "DataSplits":
+        moved = {k: getattr(self, k).to(device) for k in
+                 ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return DataSplits(**moved, dataset=self.dataset, root=self.root)
+
+
+def _load_raw(dataset: str, root: Path, train: bool):
+    cls = DATASETS[dataset]
+    try:
+        ds = cls(str(root), train=train, download=True)
+    except Exception as err:  # torchvision raises several types for "no files, no network"
+        folder = root / cls.__name__ / "raw"
+        raise DatasetNotFoundError(
+            f"{dataset} is not in {folder} and could not be downloaded ({err}). "
+            f"Put the four *-ubyte files there, or point --data-root or ${ENV_VAR} at a folder "
+            f"that holds {cls.__name__}/raw/."
+        ) from err
+    return ds.data, ds.targets
+
+
+def load_dataset(
+    dataset: str = "mnist",
+    root: str | os.PathLike | None = None,
+    split_seed: int = SPLIT_SEED,
+    validation_fraction: float = VALIDATION_FRACTION,
+) -> DataSplits:
+    """Load ``dataset`` (``"mnist"`` or ``"fashion_mnist"``) split into train/validation/test."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+    data_root = default_data_root(root)
+    images, labels = _load_raw(dataset, data_root, train=True)
+    test_images, test_labels = _load_raw(dataset, data_root, train=False)
+
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
+    n_val = int(round(len(images) * validation_fraction))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+
+    def scale(x: torch.Tensor) -> torch.Tensor:
+        return x.float().div_(255.0).unsqueeze(1)
+
+    train_x = scale(images[train_idx])
+    mean, std = train_x.mean(), train_x.std()
+
+    def norm(x: torch.Tensor) -> torch.Tensor:
+        return ((x - mean) / std).contiguous()
+
+    return DataSplits(
+        train_x=norm(train_x),
+        train_y=labels[train_idx].long(),
+        val_x=norm(scale(images[val_idx])),
+        val_y=labels[val_idx].long(),
+        test_x=norm(scale(test_images)),
+        test_y=test_labels.long(),
+        dataset=dataset,
+        root=str(data_root),
+    )

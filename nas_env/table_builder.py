@@ -1,0 +1,147 @@
+"""Build a reward table: train cells under one protocol and record one CSV row per (cell, seed).
+
+The table is ``<out_dir>/<space>_<dataset>_<protocol>.csv`` with a JSON sidecar of the same stem
+that records the whole protocol. The build is resumable: every finished row is written at once by
+rewriting the file to a temporary name and renaming it over the old one (an atomic replace), so
+killing the builder at any moment loses no finished row and leaves a file that loads; a rerun
+skips the (cell, seed) pairs already in the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .data import SPLIT_SEED, VALIDATION_FRACTION, load_dataset
+from .spaces import SmallCell
+from .training import get_protocol, resolve_device, train_child
+
+TABLE_COLUMNS = [
+    "arch", "arch_index", "seed", "validation_accuracy", "test_accuracy", "val_curve",
+    "training_time", "trainable_parameters", "cell_parameters", "flops", "latency_ms",
+    "diverged", "device", "precision",
+]
+
+
+def table_stem(space: str, dataset: str, protocol: str) -> str:
+    return f"{space}_{dataset}_{protocol}"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def protocol_record(dataset: str, protocol: str, device: str, precision: str) -> dict:
+    """Everything needed to reproduce a table's rows, for its JSON sidecar."""
+    import torchvision
+
+    return {
+        "space": "small",
+        "dataset": dataset,
+        "split_seed": SPLIT_SEED,
+        "validation_fraction": VALIDATION_FRACTION,
+        "protocol": get_protocol(protocol).as_dict(),
+        "device": device,
+        "precision": precision,
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+        },
+    }
+
+
+def _comparable(record: dict) -> dict:
+    """The parts of a sidecar that must match for rows to share a table."""
+    return {k: record[k] for k in ("space", "dataset", "split_seed", "validation_fraction",
+                                   "protocol", "precision")}
+
+
+def build_reward_table(
+    dataset: str = "mnist",
+    protocol: str = "fast",
+    archs: Iterable[SmallCell] | None = None,
+    seeds: Sequence[int] = (0,),
+    out_dir: str | os.PathLike = "reward_tables",
+    data_root: str | os.PathLike | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Train every (cell, seed) not yet in the table and append its row. Returns the CSV path.
+
+    Jobs run seed-major: every cell with the first seed, then every cell with the next, so a
+    partial table covers the space once before it repeats it.
+    """
+    cells = list(SmallCell.all() if archs is None else archs)
+    proto = get_protocol(protocol)
+    dev = resolve_device(device)
+    precision = "bf16" if precision == "auto" else precision
+    out = Path(out_dir)
+    stem = table_stem("small", dataset, proto.name)
+    csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"
+
+    record = protocol_record(dataset, proto.name, dev.type, precision)
+    if sidecar_path.exists():
+        old = json.loads(sidecar_path.read_text())
+        if _comparable(old) != _comparable(record):
+            raise ValueError(
+                f"{sidecar_path} records a different protocol than this build "
+                f"({_comparable(old)} vs {_comparable(record)}); choose another --out-dir "
+                "or the protocol the table was built with."
+            )
+    else:
+        record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
+
+    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=TABLE_COLUMNS)
+    done = set(zip(table["arch"], table["seed"].astype(int)))
+    jobs = [(seed, cell) for seed in seeds for cell in cells if (cell.to_string(), seed) not in done]
+    if not jobs:
+        return csv_path
+
+    data = load_dataset(dataset, data_root)
+    outer = tqdm(jobs, desc="cells", unit="cell", disable=not progress)
+    inner = tqdm(total=0, desc="steps", unit="step", leave=False, disable=not progress)
+
+    def on_step(step: int, total: int) -> None:
+        if step == 1:
+            inner.reset(total=total)
+        inner.update(1)
+
+    for seed, cell in outer:
+        outer.set_postfix_str(f"{cell.paper_name()} seed {seed}")
+        result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
+                             on_step=on_step)
+        row = {
+            "arch": cell.to_string(),
+            "arch_index": cell.index,
+            **{k: result[k] for k in TABLE_COLUMNS if k in result and k != "val_curve"},
+            "val_curve": json.dumps(result["val_curve"]),
+        }
+        new = pd.DataFrame([row])[TABLE_COLUMNS]
+        table = new if table.empty else pd.concat([table, new], ignore_index=True)
+        atomic_write_text(csv_path, table.to_csv(index=False))
+    inner.close()
+    outer.close()
+    return csv_path
