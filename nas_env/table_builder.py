@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .data import SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .spaces import SmallCell
-from .training import get_protocol, resolve_device, train_child
+from .training import Protocol, get_protocol, resolve_device, train_child
 
 TABLE_COLUMNS = [
     "arch", "arch_index", "seed", "validation_accuracy", "test_accuracy", "val_curve",
@@ -51,7 +51,7 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def protocol_record(dataset: str, protocol: str, device: str, precision: str) -> dict:
+def protocol_record(dataset: str, protocol: str | Protocol, device: str, precision: str) -> dict:
     """Everything needed to reproduce a table's rows, for its JSON sidecar."""
     import torchvision
 
@@ -79,7 +79,7 @@ def _comparable(record: dict) -> dict:
 
 def build_reward_table(
     dataset: str = "mnist",
-    protocol: str = "fast",
+    protocol: str | Protocol = "fast",
     archs: Iterable[SmallCell] | None = None,
     seeds: Sequence[int] = (0,),
     out_dir: str | os.PathLike = "reward_tables",
@@ -101,7 +101,7 @@ def build_reward_table(
     stem = table_stem("small", dataset, proto.name)
     csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"
 
-    record = protocol_record(dataset, proto.name, dev.type, precision)
+    record = protocol_record(dataset, proto, dev.type, precision)
     if sidecar_path.exists():
         old = json.loads(sidecar_path.read_text())
         if _comparable(old) != _comparable(record):

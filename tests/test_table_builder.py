@@ -1,0 +1,81 @@
+import json
+
+import pandas as pd
+import pytest
+
+import nas_env.table_builder as builder
+from nas_env.spaces import SmallCell
+from nas_env.table_builder import TABLE_COLUMNS, build_reward_table
+
+CELLS = [SmallCell("conv3x3", "max_pool2x2"), SmallCell("identity", "identity")]
+
+
+def fake_train_child(calls, fail_on=None):
+    """A stand-in for train_child that records its calls and can fail on one cell."""
+
+    def train(cell, data, protocol, seed, device, precision, on_step=None):
+        if cell == fail_on:
+            raise KeyboardInterrupt  # what a Ctrl-C during training looks like
+        calls.append((cell.to_string(), seed))
+        return {"validation_accuracy": 90.0 + cell.index / 100, "test_accuracy": 89.0,
+                "val_curve": [[1.0, 90.0]], "training_time": 1.5, "trainable_parameters": 10,
+                "cell_parameters": 5, "flops": 20, "latency_ms": 0.5, "diverged": False,
+                "seed": seed, "device": "cpu", "precision": precision}
+
+    return train
+
+
+def test_builder_writes_table_and_sidecar_then_resumes(tmp_path, synthetic_data_root, monkeypatch):
+    calls = []
+    monkeypatch.setattr(builder, "train_child", fake_train_child(calls))
+    path = build_reward_table("mnist", "fast", CELLS, seeds=[0, 1], out_dir=tmp_path,
+                              data_root=synthetic_data_root, device="cpu", progress=False)
+    assert path == tmp_path / "small_mnist_fast.csv"
+    table = pd.read_csv(path)
+    assert list(table.columns) == TABLE_COLUMNS
+    assert list(zip(table["arch"], table["seed"])) == [
+        (CELLS[0].to_string(), 0), (CELLS[1].to_string(), 0),
+        (CELLS[0].to_string(), 1), (CELLS[1].to_string(), 1),
+    ]  # seed-major: the space is covered once before it is repeated
+    sidecar = json.loads((tmp_path / "small_mnist_fast.json").read_text())
+    assert sidecar["dataset"] == "mnist" and sidecar["protocol"]["name"] == "fast"
+    assert sidecar["protocol"]["lr"] == 2e-3 and "torch" in sidecar["versions"]
+
+    calls.clear()
+    build_reward_table("mnist", "fast", CELLS + [SmallCell(0, 0)], seeds=[0, 1], out_dir=tmp_path,
+                       data_root=synthetic_data_root, device="cpu", progress=False)
+    assert calls == [(SmallCell(0, 0).to_string(), 0), (SmallCell(0, 0).to_string(), 1)]
+    assert len(pd.read_csv(path)) == 6
+
+
+def test_interrupted_build_keeps_finished_rows(tmp_path, synthetic_data_root, monkeypatch):
+    calls = []
+    monkeypatch.setattr(builder, "train_child", fake_train_child(calls, fail_on=CELLS[1]))
+    with pytest.raises(KeyboardInterrupt):
+        build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path,
+                           data_root=synthetic_data_root, device="cpu", progress=False)
+    table = pd.read_csv(tmp_path / "small_mnist_fast.csv")
+    assert table["arch"].tolist() == [CELLS[0].to_string()]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_builder_refuses_to_mix_protocols(tmp_path, synthetic_data_root, monkeypatch):
+    monkeypatch.setattr(builder, "train_child", fake_train_child([]))
+    build_reward_table("mnist", "fast", CELLS[:1], out_dir=tmp_path,
+                       data_root=synthetic_data_root, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="different protocol"):
+        build_reward_table("mnist", "fast", CELLS[:1], out_dir=tmp_path, precision="fp32",
+                           data_root=synthetic_data_root, device="cpu", progress=False)
+
+
+def test_builder_trains_a_real_cell_end_to_end(tmp_path, synthetic_data_root):
+    from nas_env.child_net import network_size
+    from nas_env.training import Protocol
+
+    tiny = Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
+                    checkpoints_per_epoch=1)
+    path = build_reward_table("mnist", tiny, CELLS[:1], out_dir=tmp_path,
+                              data_root=synthetic_data_root, device="cpu", progress=False)
+    row = pd.read_csv(path).iloc[0]
+    assert row["trainable_parameters"] == network_size(CELLS[0])["trainable_parameters"]
+    assert 0 <= row["validation_accuracy"] <= 100

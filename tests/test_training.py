@@ -1,0 +1,54 @@
+import dataclasses
+import math
+
+import pytest
+
+from nas_env.spaces import SmallCell
+from nas_env.training import PROTOCOLS, Protocol, get_protocol, train_child
+
+TINY = Protocol("tiny", epochs=2, lr=2e-3, schedule="onecycle", batch_size=64, checkpoints_per_epoch=2)
+CELL = SmallCell("conv3x3", "max_pool2x2")
+
+
+@pytest.fixture(scope="module")
+def run(synthetic_data):
+    return train_child(CELL, synthetic_data, TINY, seed=0, device="cpu")
+
+
+def test_run_reports_every_figure_a_table_needs(run):
+    for key in ("validation_accuracy", "test_accuracy", "training_time", "trainable_parameters",
+                "cell_parameters", "flops", "latency_ms", "seed", "device", "precision"):
+        assert key in run
+    assert 0 <= run["validation_accuracy"] <= 100 and 0 <= run["test_accuracy"] <= 100
+    assert [epoch for epoch, _ in run["val_curve"]] == [0.4, 1.0, 1.6, 2.0]  # 5 steps per epoch
+    assert run["val_curve"][-1][1] == run["validation_accuracy"]
+    assert run["latency_ms"] > 0 and run["training_time"] > 0
+    assert run["trainable_parameters"] == 25_809_866 and run["cell_parameters"] == 74_688
+    assert run["device"] == "cpu" and run["precision"] == "bf16" and not run["diverged"]
+
+
+def test_learns_the_synthetic_digits(run):
+    assert run["validation_accuracy"] > 50  # chance is 10%
+
+
+def test_same_seed_same_numbers(run, synthetic_data):
+    again = train_child(CELL, synthetic_data, TINY, seed=0, device="cpu")
+    assert again["val_curve"] == run["val_curve"]
+    assert again["test_accuracy"] == run["test_accuracy"]
+
+
+def test_divergence_is_reported_not_raised(synthetic_data):
+    exploding = dataclasses.replace(TINY, lr=1e30, schedule="constant")
+    result = train_child(CELL, synthetic_data, exploding, seed=0, device="cpu",
+                         measure_latency=False)
+    assert result["diverged"] is True
+    assert math.isnan(result["latency_ms"])
+
+
+def test_protocols_match_the_issue():
+    assert PROTOCOLS["paper"].epochs == 10 and PROTOCOLS["paper"].lr == 1e-4
+    assert PROTOCOLS["paper"].schedule == "constant"
+    assert PROTOCOLS["fast"].epochs == 1 and PROTOCOLS["fast"].lr == 2e-3
+    assert PROTOCOLS["fast"].schedule == "onecycle" and PROTOCOLS["fast"].checkpoints_per_epoch >= 4
+    with pytest.raises(ValueError, match="allowed: paper, fast"):
+        get_protocol("slow")
