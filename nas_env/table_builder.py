@@ -21,15 +21,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .benchmark import TABLE_COLUMNS
 from .data import SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .spaces import SmallCell
 from .training import Protocol, get_protocol, resolve_device, train_child
 
-TABLE_COLUMNS = [
-    "arch", "arch_index", "seed", "validation_accuracy", "test_accuracy", "val_curve",
-    "training_time", "trainable_parameters", "cell_parameters", "flops", "latency_ms",
-    "diverged", "device", "precision",
-]
 
 
 def table_stem(space: str, dataset: str, protocol: str) -> str:
@@ -114,7 +110,7 @@ def build_reward_table(
         record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
 
-    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=TABLE_COLUMNS)
+    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=list(TABLE_COLUMNS))
     done = set(zip(table["arch"], table["seed"].astype(int)))
     jobs = [(seed, cell) for seed in seeds for cell in cells if (cell.to_string(), seed) not in done]
     if not jobs:
@@ -139,7 +135,7 @@ def build_reward_table(
             **{k: result[k] for k in TABLE_COLUMNS if k in result and k != "val_curve"},
             "val_curve": json.dumps(result["val_curve"]),
         }
-        new = pd.DataFrame([row])[TABLE_COLUMNS]
+        new = pd.DataFrame([row])[list(TABLE_COLUMNS)]
         table = new if table.empty else pd.concat([table, new], ignore_index=True)
         atomic_write_text(csv_path, table.to_csv(index=False))
     inner.close()

@@ -32,7 +32,7 @@ def test_builder_writes_table_and_sidecar_then_resumes(tmp_path, synthetic_data_
                               data_root=synthetic_data_root, device="cpu", progress=False)
     assert path == tmp_path / "small_mnist_fast.csv"
     table = pd.read_csv(path)
-    assert list(table.columns) == TABLE_COLUMNS
+    assert tuple(table.columns) == TABLE_COLUMNS
     assert list(zip(table["arch"], table["seed"])) == [
         (CELLS[0].to_string(), 0), (CELLS[1].to_string(), 0),
         (CELLS[0].to_string(), 1), (CELLS[1].to_string(), 1),
