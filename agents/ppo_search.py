@@ -1,0 +1,55 @@
+"""PPO set up for one-step architecture search: the defaults every script shares.
+
+PPO defaults that differ from SB3's, and why (episodes are one action, 20 actions per update):
+
+- ``n_steps=20``, ``batch_size=20``: the paper's batch of 20 architectures per iteration, one
+  minibatch per epoch.
+- ``learning_rate=1e-2``, ``n_epochs=10``: with 20 samples an update is cheap and the signal is
+  small, so each batch is used harder than SB3's 3e-4 would; PPO's clip bounds every step.
+- ``gamma=1``, ``gae_lambda=1``: an episode is one action, so the advantage is the reward minus
+  the value baseline.
+- ``ent_coef=0`` (SB3's too): exploration comes from the near-uniform initial controller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+
+from .autoregressive_policy import AutoregressiveLSTMPolicy
+
+PPO_DEFAULTS: dict[str, Any] = dict(
+    n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.0,
+    vf_coef=0.5, max_grad_norm=0.5, gamma=1.0, gae_lambda=1.0,
+)
+
+
+def make_ppo(
+    env: gym.Env | VecEnv,
+    seed: int,
+    policy: str = "autoregressive",
+    feed: str = "sample",
+    lstm_hidden_size: int = 100,
+    device: str = "cpu",
+    **overrides: Any,
+) -> PPO:
+    """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` updated by ``overrides``.
+
+    :param policy: ``"autoregressive"`` (:class:`AutoregressiveLSTMPolicy`) or ``"mlp"``
+        (SB3's stock ``MlpPolicy``, whose action dimensions are independent).
+    """
+    if policy not in ("autoregressive", "mlp"):
+        raise ValueError(f"policy={policy!r}; allowed: 'autoregressive', 'mlp'")
+    unknown = set(overrides) - set(PPO_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown PPO settings {sorted(unknown)}; allowed: {sorted(PPO_DEFAULTS)}")
+    venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
+    venv.seed(seed)
+    settings = {**PPO_DEFAULTS, **overrides}
+    if policy == "autoregressive":
+        return PPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,
+                   policy_kwargs=dict(feed=feed, lstm_hidden_size=lstm_hidden_size), **settings)
+    return PPO("MlpPolicy", venv, seed=seed, device=device, **settings)

@@ -1,0 +1,75 @@
+"""Print the A_small cells as markdown: size, cost, budget feasibility and, where a reward table
+covers them, accuracy and rank.
+
+    python experiments/report_cells.py --feasible            # cells under the 150,000 budget
+    python experiments/report_cells.py --top 5               # best cells of the shipped table
+    python experiments/report_cells.py --table-path tests/fixtures/small_fixture.csv --top 5
+
+Parameters and FLOPs come from the child-network builder; accuracies (seed means) from the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from nas_env.benchmark import DEFAULT_BUDGETS, RewardTable, table_path
+from nas_env.child_net import network_size
+from nas_env.spaces import SmallCell
+
+PAPER_CELLS = {  # the paper's best A_small cells (Tables 1 and 2) and its validation accuracy
+    SmallCell("conv3x3", "max_pool2x2"): 98.85,
+}
+
+
+def cell_sizes() -> pd.DataFrame:
+    rows = []
+    for cell in SmallCell.all():
+        rows.append({"arch": cell.to_string(), "cell": cell.paper_name(), **network_size(cell)})
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table-path", default=None, help="reward table (default: the shipped MNIST fast table)")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGETS["cell_parameters"],
+                        help="cell-parameter budget n (default: %(default)d)")
+    parser.add_argument("--feasible", action="store_true", help="list the cells under the budget")
+    parser.add_argument("--top", type=int, default=0, help="list the best N cells of the table")
+    args = parser.parse_args()
+
+    cells = cell_sizes()
+    cells["feasible"] = cells["cell_parameters"] < args.budget
+    if args.top:
+        table = RewardTable(args.table_path or table_path("mnist", "fast"))
+        means = table.df.groupby("arch")[["validation_accuracy", "test_accuracy"]].mean()
+        spread = table.df.groupby("arch")["validation_accuracy"].agg(lambda s: s.max() - s.min())
+        cells = cells.join(means, on="arch").join(spread.rename("seed_spread"), on="arch")
+        cells["rank"] = cells["validation_accuracy"].rank(ascending=False, method="min").astype(int)
+        cells = cells.sort_values("rank")
+        best = cells.iloc[0]
+        print(f"Best {args.top} cells by mean validation accuracy ({table.path}):\n")
+        print(cells.head(args.top)[["rank", "cell", "validation_accuracy", "test_accuracy",
+                                    "seed_spread", "trainable_parameters", "cell_parameters",
+                                    "flops"]].to_markdown(index=False, floatfmt=".2f"))
+        for cell, paper_val in PAPER_CELLS.items():
+            row = cells[cells["arch"] == cell.to_string()].iloc[0]
+            print(f"\nPaper's best {cell.paper_name()} (paper: {paper_val}%): rank {row['rank']}, "
+                  f"{row['validation_accuracy']:.2f}% validation here.")
+        if table.df.groupby("arch")["seed"].nunique().min() > 1:
+            within = cells[cells["validation_accuracy"] >= best["validation_accuracy"] - best["seed_spread"]]
+            print(f"{len(within)} cells lie within the best cell's seed-to-seed spread "
+                  f"({best['seed_spread']:.2f} points) of it.")
+        feasible = cells[cells["feasible"]]
+        top = feasible.iloc[0]
+        print(f"Best cell under the {args.budget:,.0f} cell-parameter budget: {top['cell']} "
+              f"({top['validation_accuracy']:.2f}%, {top['cell_parameters']:,} cell parameters).")
+    if args.feasible:
+        feasible = cells[cells["feasible"]].sort_values("cell_parameters")
+        print(f"\n{len(feasible)} of 64 cells have fewer than {args.budget:,.0f} cell parameters:\n")
+        print(", ".join(f"{c} ({p:,})" for c, p in zip(feasible["cell"], feasible["cell_parameters"])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""Search cell architectures with PPO and the autoregressive LSTM controller.
+
+With no arguments: the paper's first experiment, PPO on ``NASCell-small-v0`` with r_val,
+1,000 iterations of 20 sampled architectures, on the shipped reward table, offline.
+
+    python experiments/train_ppo.py                                # experiment 1: small, r_val
+    python experiments/train_ppo.py --reward param                 # experiment 2: small, r_param
+    python experiments/train_ppo.py --seeds 0-9 --iterations 100   # ten seeds, in parallel
+
+Each run writes ``runs/{env}__{exp}__{seed}__{time}/``: TensorBoard events (``charts/...`` per
+iteration, SB3's ``train/...`` losses, the hyperparameters as a text table), ``iterations.csv``,
+``summary.json``, ``rewards.png`` and the trained ``model.zip``. Watch with
+``tensorboard --logdir runs``.
+
+PPO's defaults here differ from SB3's; ``agents/ppo_search.py`` lists them with the reasons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import nas_env  # noqa: F401  (registers the env ids)
+
+from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-9"`` or ``"0,3,5"`` -> a list of ints."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, sep, hi = part.partition("-")
+        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    return seeds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("environment")
+    g.add_argument("--env-id", default="NASCell-small-v0", help="registered env id (default: %(default)s)")
+    g.add_argument("--reward", default="val", choices=["val", "param"],
+                   help="r_val (validation accuracy) or r_param (-100 over the budget) (default: %(default)s)")
+    g.add_argument("--budget", type=float, default=None,
+                   help="budget n for r_param (default: the env's, 150,000 cell parameters)")
+    g.add_argument("--budget-scope", default=None, choices=["cells", "network"],
+                   help="count the cells' or the whole network's parameters (default: the env's, cells)")
+    g.add_argument("--env-kwargs", default="{}",
+                   help='more env keywords as JSON, e.g. \'{"table_path": "t.csv", "seed_mode": "sample"}\'')
+    g.add_argument("--reward-transform", default="none", choices=["none", "penalty-to-floor"],
+                   help="none: train on the paper's reward; penalty-to-floor: train on -100 replaced by "
+                        "the table's worst feasible reward minus 1 (logged curves keep the paper's scale)")
+    g = p.add_argument_group("search")
+    g.add_argument("--iterations", type=int, default=1000, help="PPO iterations (default: %(default)s)")
+    g.add_argument("--archs-per-iter", type=int, default=20,
+                   help="architectures sampled per iteration, PPO's n_steps (default: %(default)s)")
+    g.add_argument("--tolerance", type=float, default=0.1,
+                   help="converged when the batch's min reward is within this of the optimum (default: %(default)s)")
+    g = p.add_argument_group("PPO (defaults differ from SB3's; see agents/ppo_search.py)")
+    g.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"], help="Adam learning rate")
+    g.add_argument("--n-epochs", type=int, default=DEFAULTS["n_epochs"], help="epochs over each batch")
+    g.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: archs-per-iter)")
+    g.add_argument("--clip-range", type=float, default=DEFAULTS["clip_range"], help="PPO clip range")
+    g.add_argument("--ent-coef", type=float, default=DEFAULTS["ent_coef"], help="entropy bonus coefficient")
+    g.add_argument("--vf-coef", type=float, default=DEFAULTS["vf_coef"], help="value loss coefficient")
+    g.add_argument("--max-grad-norm", type=float, default=DEFAULTS["max_grad_norm"], help="gradient clipping")
+    g = p.add_argument_group("policy")
+    g.add_argument("--policy", default="autoregressive", choices=["autoregressive", "mlp"],
+                   help="the LSTM controller or SB3's stock MlpPolicy (default: %(default)s)")
+    g.add_argument("--feed", default="sample", choices=["sample", "softmax"],
+                   help="controller input: embedding of the sampled token, or the paper's softmax vector")
+    g.add_argument("--lstm-hidden-size", type=int, default=100, help="LSTM units (paper: 100)")
+    g = p.add_argument_group("run")
+    g.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-9 or 0,3 (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel processes for several seeds (default: the CPU count)")
+    g.add_argument("--exp-name", default=None, help="run name part (default: ppo_<reward>)")
+    g.add_argument("--out-dir", default="runs", help="folder of the runs (default: %(default)s)")
+    g.add_argument("--device", default="cpu", help="torch device for the policy (default: %(default)s)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def make_env(args: argparse.Namespace) -> gym.Env:
+    kwargs = json.loads(args.env_kwargs)
+    kwargs["reward"] = args.reward
+    if args.budget is not None:
+        kwargs["budget"] = args.budget
+    if args.budget_scope is not None:
+        kwargs["budget_scope"] = args.budget_scope
+    env = gym.make(args.env_id, **kwargs)
+    if args.reward_transform == "penalty-to-floor":
+        from agents.reward_transforms import PenaltyToFloor
+
+        env = PenaltyToFloor(env)
+    return env
+
+
+def table_optimum(env: gym.Env) -> tuple[list[int] | None, float | None]:
+    """The best action and its reward under the env's own reward, where the env has a table."""
+    base = env.unwrapped
+    if not hasattr(base, "table"):
+        return None, None
+    from nas_env.spaces import SmallCell
+
+    best = base.table.best(base.reward_fn)
+    return SmallCell.from_string(best["arch"]).to_action(), best["reward"]
+
+
+def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) -> dict:
+    """One PPO search; returns its summary (also written to ``run_dir/summary.json``)."""
+    from stable_baselines3.common.logger import TensorBoardOutputFormat, configure
+
+    from agents.callbacks import SearchProgressCallback
+    from agents.ppo_search import make_ppo
+    from nas_env.table_builder import atomic_write_text
+
+    env = make_env(args)
+    optimum_action, optimum_reward = table_optimum(env)
+    hyper = dict(
+        n_steps=args.archs_per_iter, batch_size=args.batch_size or args.archs_per_iter,
+        learning_rate=args.learning_rate, n_epochs=args.n_epochs, clip_range=args.clip_range,
+        ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm,
+    )
+    model = make_ppo(env, seed, policy=args.policy, feed=args.feed,
+                     lstm_hidden_size=args.lstm_hidden_size, device=args.device, **hyper)
+    model.set_logger(configure(str(run_dir), ["tensorboard"]))
+    writer = next(f.writer for f in model.logger.output_formats
+                  if isinstance(f, TensorBoardOutputFormat))
+    table = {**vars(args), **DEFAULTS, **hyper, "seed": seed,
+             "policy_class": type(model.policy).__name__}
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+        f"|{k}|{v}|" for k, v in table.items()))
+
+    callback = SearchProgressCallback(
+        run_dir / "iterations.csv", optimum_action, optimum_reward, tolerance=args.tolerance,
+        progress=progress, total_iterations=args.iterations)
+    start = time.perf_counter()
+    model.learn(total_timesteps=args.iterations * args.archs_per_iter, callback=callback)
+    wall = time.perf_counter() - start
+    model.save(run_dir / "model.zip")
+
+    summary = {**callback.summary(), "seed": seed, "env_id": args.env_id, "reward": args.reward,
+               "wall_seconds": wall, "simulated_training_seconds": getattr(
+                   env.unwrapped, "total_training_time", None),
+               "run_dir": str(run_dir), "hyperparameters": table}
+    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    from plot_rewards import plot_runs
+
+    plot_runs([run_dir], run_dir / "rewards.png")
+    return summary
+
+
+def _worker(job: tuple) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    args, seed, run_dir = job
+    return run_one(args, seed, run_dir, progress=False)
+
+
+def describe(summary: dict) -> str:
+    hit = summary["first_hit_iteration"]
+    conv = summary["convergence_iteration"]
+    return (
+        f"Seed {summary['seed']}: best cell {summary['best_arch']} with reward "
+        f"{summary['best_reward']:.3f}"
+        + (f" (table optimum {summary['optimum_reward']:.3f})" if summary["optimum_reward"] is not None else "")
+        + (f"; first sampled the optimum at iteration {hit}" if hit else "; never sampled the optimum")
+        + (f", converged at iteration {conv}" if conv else ", did not converge")
+        + f". {summary['distinct_archs']} distinct cells seen in {summary['iterations']} iterations "
+        f"({summary['wall_seconds']:.0f} s). Logs and figure: {summary['run_dir']}"
+    )
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    seeds = parse_seeds(args.seeds)
+    exp = args.exp_name or f"ppo_{args.reward}"
+    stamp = int(time.time())
+    jobs = [(args, seed, Path(args.out_dir) / f"{args.env_id}__{exp}__{seed}__{stamp}") for seed in seeds]
+
+    if len(jobs) == 1:
+        summaries = [run_one(args, seeds[0], jobs[0][2], progress=not args.no_progress)]
+    else:
+        workers = max(1, min(args.workers, len(jobs)))
+        with mp.get_context("spawn").Pool(workers) as pool:
+            summaries = pool.map(_worker, jobs)
+    for s in summaries:
+        print(describe(s))
+    if len(summaries) > 1:
+        aggregate(summaries, Path(args.out_dir) / f"{args.env_id}__{exp}__seeds{args.seeds}__{stamp}")
+
+
+def _quartiles(values: list[float]) -> dict:
+    if not values:
+        return {"median": None, "q1": None, "q3": None}
+    q = np.percentile(values, [25, 50, 75])
+    return {"q1": float(q[0]), "median": float(q[1]), "q3": float(q[2])}
+
+
+def aggregate(summaries: list[dict], out: Path) -> None:
+    from nas_env.table_builder import atomic_write_text
+    from plot_rewards import plot_runs
+
+    hits = [s["first_hit_iteration"] for s in summaries if s["first_hit_iteration"]]
+    convs = [s["convergence_iteration"] for s in summaries if s["convergence_iteration"]]
+    result = {
+        "seeds": [s["seed"] for s in summaries],
+        "found_optimum": len(hits), "converged": len(convs),
+        "first_hit_iteration": _quartiles(hits), "convergence_iteration": _quartiles(convs),
+        "mean_convergence_iteration": statistics.mean(convs) if convs else None,
+        "runs": [s["run_dir"] for s in summaries],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "aggregate.json", json.dumps(result, indent=2) + "\n")
+    plot_runs([Path(s["run_dir"]) for s in summaries], out / "rewards.png", aggregate=True)
+    print(
+        f"{len(summaries)} seeds: {len(hits)} sampled the optimum (median iteration "
+        f"{result['first_hit_iteration']['median']}), {len(convs)} converged (median iteration "
+        f"{result['convergence_iteration']['median']}). Aggregate: {out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The main job end to end: a short PPO search on the fixture table, its logs and its figure."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
+
+
+def run_script(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    stdout = run_script("experiments/train_ppo.py", "--iterations", "4", "--out-dir", str(out),
+                        "--env-kwargs", json.dumps({"table_path": str(FIXTURE)}), "--no-progress",
+                        "--exp-name", "smoke")
+    (run,) = list(out.iterdir())
+    assert str(run) in stdout and "best cell" in stdout
+    return run
+
+
+def test_run_is_named_like_cleanrl(run_dir):
+    env_id, exp, seed, stamp = run_dir.name.split("__")
+    assert (env_id, exp, seed) == ("NASCell-small-v0", "smoke", "0") and stamp.isdigit()
+
+
+def test_tensorboard_holds_the_named_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir)).Reload()
+    scalars = set(events.Tags()["scalars"])
+    for tag in ("charts/reward_mean", "charts/reward_min", "charts/reward_max", "charts/reward_std",
+                "charts/best_reward", "charts/distinct_archs", "charts/optimum_probability",
+                "train/policy_gradient_loss", "train/value_loss", "train/approx_kl"):
+        assert tag in scalars, tag
+    assert len(events.Scalars("charts/reward_mean")) == 4
+    assert "hyperparameters/text_summary" in events.Tags()["tensors"]
+
+
+def test_csv_and_summary_agree(run_dir):
+    table = pd.read_csv(run_dir / "iterations.csv")
+    assert table["iteration"].tolist() == [1, 2, 3, 4]
+    assert (table["reward_min"] <= table["reward_mean"]).all()
+    assert (table["reward_mean"] <= table["reward_max"]).all()
+    assert table["optimum_probability"].between(0, 1).all()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["best_reward"] == pytest.approx(table["reward_max"].max())
+    assert summary["optimum_reward"] is not None and summary["iterations"] == 4
+    assert (run_dir / "model.zip").is_file() and (run_dir / "rewards.png").is_file()
+
+
+def test_plot_script_turns_runs_into_a_png(run_dir, tmp_path):
+    out = tmp_path / "fig.png"
+    run_script("experiments/plot_rewards.py", str(run_dir.parent), "--aggregate", "--out", str(out))
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
