@@ -8,7 +8,15 @@ PPO defaults that differ from SB3's, and why (episodes are one action, 20 action
   small, so each batch is used harder than SB3's 3e-4 would; PPO's clip bounds every step.
 - ``gamma=1``, ``gae_lambda=1``: an episode is one action, so the advantage is the reward minus
   the value baseline.
-- ``ent_coef=0`` (SB3's too): exploration comes from the near-uniform initial controller.
+- ``ent_coef=0.05`` (SB3's is 0): the best cells differ by tenths of a point, and with 20
+  samples per batch and no entropy bonus the controller often collapses onto a near-best cell it
+  happened to sample first. On the synthetic fixture table, seeds 10-29, 60 iterations: r_val
+  converged in 14 of 20 seeds with ``ent_coef=0`` and 20 of 20 with 0.05 (median iteration 12
+  and 14.5); r_param with ``--reward-transform penalty-to-floor`` in 16 and 19 of 20 (0.1 gave
+  r_val a median of 23 iterations)::
+
+      python experiments/train_ppo.py --env-kwargs '{"table_path": "tests/fixtures/small_fixture.csv"}' \
+          --iterations 60 --seeds 10-29 --ent-coef 0.05 [--reward param --reward-transform penalty-to-floor]
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 from .autoregressive_policy import AutoregressiveLSTMPolicy
 
 PPO_DEFAULTS: dict[str, Any] = dict(
-    n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.0,
+    n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.05,
     vf_coef=0.5, max_grad_norm=0.5, gamma=1.0, gae_lambda=1.0,
 )
 
