@@ -153,4 +153,6 @@ class SearchProgressCallback(BaseCallback):
             "samples_to_first_hit": self.samples_to_first_hit,
             "convergence_iteration": self.convergence_iteration,
             "tolerance": self.tolerance,
+            "final_optimum_probability": (self.optimum_probability()
+                                          if self.optimum_action is not None else None),
         }

@@ -147,7 +147,13 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     wall = time.perf_counter() - start
     model.save(run_dir / "model.zip")
 
-    summary = {**callback.summary(), "seed": seed, "env_id": args.env_id, "reward": args.reward,
+    greedy, _ = model.predict(model.env.reset(), deterministic=True)
+    greedy_arch = env.unwrapped.table.query(greedy[0])["arch"] if hasattr(env.unwrapped, "table") else None
+    optimum_arch = env.unwrapped.table.best(env.unwrapped.reward_fn)["arch"] \
+        if optimum_action is not None else None
+    summary = {**callback.summary(), "greedy_arch": greedy_arch, "optimum_arch": optimum_arch,
+               "greedy_is_optimum": (greedy_arch == optimum_arch) if optimum_arch else None,
+               "seed": seed, "env_id": args.env_id, "reward": args.reward,
                "wall_seconds": wall, "simulated_training_seconds": getattr(
                    env.unwrapped, "total_training_time", None),
                "run_dir": str(run_dir), "hyperparameters": table}
@@ -175,6 +181,9 @@ def describe(summary: dict) -> str:
         + (f" (table optimum {summary['optimum_reward']:.3f})" if summary["optimum_reward"] is not None else "")
         + (f"; first sampled the optimum at iteration {hit}" if hit else "; never sampled the optimum")
         + (f", converged at iteration {conv}" if conv else ", did not converge")
+        + (f"; at the end the greedy cell is {summary['greedy_arch']}"
+           + (" (the optimum)" if summary.get("greedy_is_optimum") else "")
+           if summary.get("greedy_arch") else "")
         + f". {summary['distinct_archs']} distinct cells seen in {summary['iterations']} iterations "
         f"({summary['wall_seconds']:.0f} s). Logs and figure: {summary['run_dir']}"
     )
@@ -215,6 +224,7 @@ def aggregate(summaries: list[dict], out: Path) -> None:
     result = {
         "seeds": [s["seed"] for s in summaries],
         "found_optimum": len(hits), "converged": len(convs),
+        "greedy_is_optimum": sum(bool(s.get("greedy_is_optimum")) for s in summaries),
         "first_hit_iteration": _quartiles(hits), "convergence_iteration": _quartiles(convs),
         "mean_convergence_iteration": statistics.mean(convs) if convs else None,
         "runs": [s["run_dir"] for s in summaries],
@@ -225,7 +235,8 @@ def aggregate(summaries: list[dict], out: Path) -> None:
     print(
         f"{len(summaries)} seeds: {len(hits)} sampled the optimum (median iteration "
         f"{result['first_hit_iteration']['median']}), {len(convs)} converged (median iteration "
-        f"{result['convergence_iteration']['median']}). Aggregate: {out}"
+        f"{result['convergence_iteration']['median']}), {result['greedy_is_optimum']} end with the "
+        f"optimum as their greedy cell. Aggregate: {out}"
     )
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nas_env.spaces import SmallCell
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
 
@@ -57,6 +59,10 @@ def test_csv_and_summary_agree(run_dir):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["best_reward"] == pytest.approx(table["reward_max"].max())
     assert summary["optimum_reward"] is not None and summary["iterations"] == 4
+    # Where the run ends: the greedy cell, and whether it is the table's optimum.
+    assert SmallCell.from_string(summary["greedy_arch"]).to_string() == summary["greedy_arch"]
+    assert summary["greedy_is_optimum"] == (summary["greedy_arch"] == summary["optimum_arch"])
+    assert 0.0 <= summary["final_optimum_probability"] <= 1.0
     assert (run_dir / "model.zip").is_file() and (run_dir / "rewards.png").is_file()
 
 
