@@ -1,0 +1,78 @@
+"""The shipped A_small MNIST reward table: schema, coverage, sizes and protocol.
+
+These tests read the table the package ships (``reward_tables/small_mnist_fast.csv``), not the
+fixture: they check what a user of ``gym.make("NASCell-small-v0")`` relies on, whatever the
+accuracies turn out to be.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nas_env.benchmark import TABLE_COLUMNS, RewardTable, table_path
+from nas_env.child_net import network_size
+from nas_env.spaces import SmallCell
+from nas_env.table_builder import protocol_record
+
+SHIPPED = table_path("mnist", "fast")
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    return pd.read_csv(SHIPPED)
+
+
+def test_every_cell_of_the_space_is_covered_once_per_seed(rows):
+    assert list(rows.columns) == list(TABLE_COLUMNS)
+    all_cells = {cell.to_string() for cell in SmallCell.all()}
+    assert len(all_cells) == 64
+    assert set(rows["arch"]) == all_cells
+    assert not rows.duplicated(["arch", "seed"]).any()
+    # Seed-major build: every cell has seed 0; a second seed, where present, is seed 1.
+    assert set(rows.loc[rows["seed"] == 0, "arch"]) == all_cells
+    assert set(rows["seed"]) <= {0, 1}
+    table = RewardTable(SHIPPED)  # the checked loader accepts it
+    assert table.num_seeds.min() >= 1
+
+
+def test_accuracies_are_percentages_and_no_run_diverged(rows):
+    for col in ("validation_accuracy", "test_accuracy"):
+        assert rows[col].between(0.0, 100.0).all(), col
+    # Every cell learns MNIST far beyond chance in one epoch (10% is chance).
+    assert (rows["validation_accuracy"] > 50.0).all()
+    assert not rows["diverged"].astype(str).str.lower().eq("true").any()
+    assert (rows["training_time"] > 0).all()
+
+
+def test_sizes_match_the_child_network_builder_exactly(rows):
+    per_cell = rows.drop_duplicates("arch").set_index("arch")
+    for cell in SmallCell.all():
+        row = per_cell.loc[cell.to_string()]
+        expected = network_size(cell)
+        for col in ("trainable_parameters", "cell_parameters", "flops"):
+            assert int(row[col]) == expected[col] > 0, (cell.to_string(), col)
+    # The size of a network does not depend on the training seed.
+    assert (rows.groupby("arch")[["trainable_parameters", "cell_parameters", "flops"]]
+            .nunique() == 1).all().all()
+
+
+def test_sidecar_records_the_builders_fast_protocol_on_mnist():
+    sidecar = json.loads(SHIPPED.with_suffix(".json").read_text())
+    expected = protocol_record("mnist", "fast", sidecar["device"], sidecar["precision"])
+    for key in ("space", "dataset", "split_seed", "validation_fraction", "protocol"):
+        assert sidecar[key] == expected[key], key
+    assert sidecar["dataset"] == "mnist"
+    assert sidecar["protocol"]["name"] == "fast"
+
+
+def test_rows_in_the_table_agree_with_its_val_curve(rows):
+    # The final checkpoint of each run's validation curve is its reported validation accuracy.
+    for _, row in rows.iterrows():
+        curve = json.loads(row["val_curve"])
+        assert curve[-1][0] == pytest.approx(1.0)
+        assert curve[-1][1] == pytest.approx(row["validation_accuracy"])
+        assert np.all(np.diff([epoch for epoch, _ in curve]) > 0)
