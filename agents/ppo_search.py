@@ -6,6 +6,15 @@ PPO defaults that differ from SB3's, and why (episodes are one action, 20 action
   minibatch per epoch.
 - ``learning_rate=1e-2``, ``n_epochs=10``: with 20 samples an update is cheap and the signal is
   small, so each batch is used harder than SB3's 3e-4 would; PPO's clip bounds every step.
+- ``target_kl=0.05`` (SB3's is None): once every sample of a batch is the same cell, the
+  normalised advantages are all zero and only the entropy bonus pulls on the policy; Adam scales
+  that small gradient up to full-size steps, and ten epochs at lr 1e-2 pushed a converged
+  controller off its cell within one update (the optimum's probability fell from 0.9997 to 0.009).
+  Stopping an update's epochs once the approximate KL passes 1.5 x 0.05 bounds every update. On
+  the fixture table, seeds 10-19, 200 iterations, r_val: without it 9 of 10 seeds ended with the
+  optimum as their greedy cell and batches stayed converged in 83-100% of the second half; with it
+  10 of 10 and 98-100%, converging at a median iteration of 17 instead of 15 (``--target-kl 0.02``:
+  21).
 - ``gamma=1``, ``gae_lambda=1``: an episode is one action, so the advantage is the reward minus
   the value baseline.
 - ``ent_coef=0.05`` (SB3's is 0): the best cells differ by tenths of a point, and with 20
@@ -31,7 +40,7 @@ from .autoregressive_policy import AutoregressiveLSTMPolicy
 
 PPO_DEFAULTS: dict[str, Any] = dict(
     n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.05,
-    vf_coef=0.5, max_grad_norm=0.5, gamma=1.0, gae_lambda=1.0,
+    vf_coef=0.5, max_grad_norm=0.5, gamma=1.0, gae_lambda=1.0, target_kl=0.05,
 )
 
 

@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ent-coef", type=float, default=DEFAULTS["ent_coef"], help="entropy bonus coefficient")
     g.add_argument("--vf-coef", type=float, default=DEFAULTS["vf_coef"], help="value loss coefficient")
     g.add_argument("--max-grad-norm", type=float, default=DEFAULTS["max_grad_norm"], help="gradient clipping")
+    g.add_argument("--target-kl", type=float, default=DEFAULTS["target_kl"],
+                   help="stop an update's epochs early once the approximate KL passes 1.5x this; 0 disables")
     g = p.add_argument_group("policy")
     g.add_argument("--policy", default="autoregressive", choices=["autoregressive", "mlp"],
                    help="the LSTM controller or SB3's stock MlpPolicy (default: %(default)s)")
@@ -128,6 +130,7 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         n_steps=args.archs_per_iter, batch_size=args.batch_size or args.archs_per_iter,
         learning_rate=args.learning_rate, n_epochs=args.n_epochs, clip_range=args.clip_range,
         ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm,
+        target_kl=args.target_kl or None,
     )
     model = make_ppo(env, seed, policy=args.policy, feed=args.feed,
                      lstm_hidden_size=args.lstm_hidden_size, device=args.device, **hyper)
