@@ -113,7 +113,9 @@ class SearchProgressCallback(BaseCallback):
         if self.optimum_reward is not None:
             if self.first_hit_iteration is None and rewards.max() >= self.optimum_reward - HIT_TOLERANCE:
                 self.first_hit_iteration = self.iteration
-            converged = rewards.min() >= self.optimum_reward - self.tolerance
+            # HIT_TOLERANCE: SB3 stores rewards as float32, so a cell exactly `tolerance`
+            # below the optimum must not miss by a rounding error.
+            converged = rewards.min() >= self.optimum_reward - self.tolerance - HIT_TOLERANCE
             if converged and self.convergence_iteration is None:
                 self.convergence_iteration = self.iteration
         row = {

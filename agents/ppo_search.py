@@ -14,7 +14,16 @@ PPO defaults that differ from SB3's, and why (episodes are one action, 20 action
   the fixture table, seeds 10-19, 200 iterations, r_val: without it 9 of 10 seeds ended with the
   optimum as their greedy cell and batches stayed converged in 83-100% of the second half; with it
   10 of 10 and 98-100%, converging at a median iteration of 17 instead of 15 (``--target-kl 0.02``:
-  21).
+  21; also with ``max_grad_norm=0.5``).
+- ``max_grad_norm=inf``, no gradient clipping (SB3's is 0.5): SB3 clips the norm of actor and
+  critic gradients together, and under r_param a batch that mixes feasible cells with -100 ones
+  gives a value loss in the tens of thousands, so the clip shrank the actor's gradient to almost
+  nothing; Adam then kept stepping along its momentum, which the entropy bonus had pointed away
+  from the converged cell, and three of ten runs on the shipped table left the optimum for a
+  neighbouring (in two of them infeasible) cell within a few iterations and never came back. The
+  actor and the critic share no parameters and Adam scales each parameter's step itself, so
+  nothing needs the joint clip. With it off, no converged run left its cell (r_param, seeds 0-9,
+  200 iterations; the remaining failures are early lock-ins on the runner-up cell).
 - ``gamma=1``, ``gae_lambda=1``: an episode is one action, so the advantage is the reward minus
   the value baseline.
 - ``ent_coef=0.05`` (SB3's is 0): the best cells differ by tenths of a point, and with 20
@@ -22,7 +31,8 @@ PPO defaults that differ from SB3's, and why (episodes are one action, 20 action
   happened to sample first. On the synthetic fixture table, seeds 10-29, 60 iterations: r_val
   converged in 14 of 20 seeds with ``ent_coef=0`` and 20 of 20 with 0.05 (median iteration 12
   and 14.5); r_param with ``--reward-transform penalty-to-floor`` in 16 and 19 of 20 (0.1 gave
-  r_val a median of 23 iterations)::
+  r_val a median of 23 iterations; these figures predate ``max_grad_norm=inf`` above, so
+  reproduce them with ``--max-grad-norm 0.5``)::
 
       python experiments/train_ppo.py --env-kwargs '{"table_path": "tests/fixtures/small_fixture.csv"}' \
           --iterations 60 --seeds 10-29 --ent-coef 0.05 [--reward param --reward-transform penalty-to-floor]
@@ -40,7 +50,7 @@ from .autoregressive_policy import AutoregressiveLSTMPolicy
 
 PPO_DEFAULTS: dict[str, Any] = dict(
     n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.05,
-    vf_coef=0.5, max_grad_norm=0.5, gamma=1.0, gae_lambda=1.0, target_kl=0.05,
+    vf_coef=0.5, max_grad_norm=float("inf"), gamma=1.0, gae_lambda=1.0, target_kl=0.05,
 )
 
 

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--clip-range", type=float, default=DEFAULTS["clip_range"], help="PPO clip range")
     g.add_argument("--ent-coef", type=float, default=DEFAULTS["ent_coef"], help="entropy bonus coefficient")
     g.add_argument("--vf-coef", type=float, default=DEFAULTS["vf_coef"], help="value loss coefficient")
-    g.add_argument("--max-grad-norm", type=float, default=DEFAULTS["max_grad_norm"], help="gradient clipping")
+    g.add_argument("--max-grad-norm", type=float, default=DEFAULTS["max_grad_norm"], help="clip the joint gradient norm of actor and critic (default: inf, no clipping)")
     g.add_argument("--target-kl", type=float, default=DEFAULTS["target_kl"],
                    help="stop an update's epochs early once the approximate KL passes 1.5x this; 0 disables")
     g = p.add_argument_group("policy")
