@@ -31,15 +31,9 @@ import numpy as np
 import nas_env  # noqa: F401  (registers the env ids)
 
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
+from build_reward_table import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-9"`` or ``"0,3,5"`` -> a list of ints."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -88,25 +88,27 @@ def test_probabilities_of_all_actions_sum_to_one(feed, nvec):
     assert log_prob.exp().std() > 1e-4
 
 
-def test_softmax_feed_entropy_is_exact_joint_entropy():
-    policy = make_model(A_SMALL, "softmax").policy
+def score_all_small_cells_of_a_random_controller(feed: str) -> tuple[th.Tensor, th.Tensor]:
+    """Log-probabilities and path entropies of all 64 A_small actions under a controller whose
+    weights are pushed far from the near-uniform initialisation."""
+    policy = make_model(A_SMALL, feed).policy
     with th.no_grad():
         for p in policy.decoder.parameters():
             p.add_(th.randn_like(p))
         actions = all_actions(A_SMALL)
         _, log_prob, entropy = policy.evaluate_actions(obs_batch(len(actions)), actions)
+    return log_prob, entropy
+
+
+def test_softmax_feed_entropy_is_exact_joint_entropy():
+    log_prob, entropy = score_all_small_cells_of_a_random_controller("softmax")
     joint = -(log_prob.exp() * log_prob).sum()
-    th.testing.assert_close(entropy, joint.expand(len(actions)), rtol=0, atol=1e-4)
+    th.testing.assert_close(entropy, joint.expand(len(log_prob)), rtol=0, atol=1e-4)
 
 
 def test_sample_feed_entropy_is_unbiased_for_joint_entropy():
     """E over the policy's own actions of the path entropy equals the joint entropy (chain rule)."""
-    policy = make_model(A_SMALL, "sample").policy
-    with th.no_grad():
-        for p in policy.decoder.parameters():
-            p.add_(th.randn_like(p))
-        actions = all_actions(A_SMALL)
-        _, log_prob, entropy = policy.evaluate_actions(obs_batch(len(actions)), actions)
+    log_prob, entropy = score_all_small_cells_of_a_random_controller("sample")
     probs = log_prob.exp()
     assert entropy.std() > 1e-3  # the estimate depends on the path ...
     joint = -(probs * log_prob).sum()
