@@ -5,6 +5,11 @@ that records the whole protocol. The build is resumable: every finished row is w
 rewriting the file to a temporary name and renaming it over the old one (an atomic replace), so
 killing the builder at any moment loses no finished row and leaves a file that loads; a rerun
 skips the (cell, seed) pairs already in the file.
+
+Several builders may fill one table at once (one per core with ``--threads 1``, or one per machine
+on a shared filesystem): each reads the file again under a lock (``<table>.csv.lock``, via
+``filelock``) before it starts a (cell, seed) and before it appends a finished row, so no builder
+overwrites another's rows and none starts a pair that is already in the file.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 import torch
+from filelock import FileLock
 from tqdm.auto import tqdm
 
 from .benchmark import TABLE_COLUMNS
@@ -73,6 +79,14 @@ def _comparable(record: dict) -> dict:
                                    "protocol", "precision")}
 
 
+def _read_table(csv_path: Path) -> pd.DataFrame:
+    return pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=list(TABLE_COLUMNS))
+
+
+def _done_pairs(table: pd.DataFrame) -> set[tuple[str, int]]:
+    return set(zip(table["arch"], table["seed"].astype(int)))
+
+
 def build_reward_table(
     dataset: str = "mnist",
     protocol: str | Protocol = "fast",
@@ -98,20 +112,21 @@ def build_reward_table(
     csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"
 
     record = protocol_record(dataset, proto, dev.type, precision)
-    if sidecar_path.exists():
-        old = json.loads(sidecar_path.read_text())
-        if _comparable(old) != _comparable(record):
-            raise ValueError(
-                f"{sidecar_path} records a different protocol than this build "
-                f"({_comparable(old)} vs {_comparable(record)}); choose another --out-dir "
-                "or the protocol the table was built with."
-            )
-    else:
-        record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
-
-    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=list(TABLE_COLUMNS))
-    done = set(zip(table["arch"], table["seed"].astype(int)))
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{csv_path}.lock")
+    with lock:
+        if sidecar_path.exists():
+            old = json.loads(sidecar_path.read_text())
+            if _comparable(old) != _comparable(record):
+                raise ValueError(
+                    f"{sidecar_path} records a different protocol than this build "
+                    f"({_comparable(old)} vs {_comparable(record)}); choose another --out-dir "
+                    "or the protocol the table was built with."
+                )
+        else:
+            record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
+        done = _done_pairs(_read_table(csv_path))
     jobs = [(seed, cell) for seed in seeds for cell in cells if (cell.to_string(), seed) not in done]
     if not jobs:
         return csv_path
@@ -126,6 +141,9 @@ def build_reward_table(
         inner.update(1)
 
     for seed, cell in outer:
+        with lock:  # another builder on the same table may have done it meanwhile
+            if (cell.to_string(), seed) in _done_pairs(_read_table(csv_path)):
+                continue
         outer.set_postfix_str(f"{cell.paper_name()} seed {seed}")
         result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
                              on_step=on_step)
@@ -136,8 +154,11 @@ def build_reward_table(
             "val_curve": json.dumps(result["val_curve"]),
         }
         new = pd.DataFrame([row])[list(TABLE_COLUMNS)]
-        table = new if table.empty else pd.concat([table, new], ignore_index=True)
-        atomic_write_text(csv_path, table.to_csv(index=False))
+        with lock:  # append to the file as it is now, keeping rows other builders wrote
+            table = _read_table(csv_path)
+            if (cell.to_string(), seed) not in _done_pairs(table):
+                table = new if table.empty else pd.concat([table, new], ignore_index=True)
+                atomic_write_text(csv_path, table.to_csv(index=False))
     inner.close()
     outer.close()
     return csv_path

@@ -79,3 +79,25 @@ def test_builder_trains_a_real_cell_end_to_end(tmp_path, synthetic_data_root):
     row = pd.read_csv(path).iloc[0]
     assert row["trainable_parameters"] == network_size(CELLS[0])["trainable_parameters"]
     assert 0 <= row["validation_accuracy"] <= 100
+
+
+def test_builders_sharing_a_table_keep_each_others_rows(tmp_path, synthetic_data_root, monkeypatch):
+    """A second builder appends a row while the first trains: the first keeps it and skips it."""
+    calls = []
+    other_builder = fake_train_child([])
+    own_builder = fake_train_child(calls)
+
+    def train(cell, data, protocol, seed, device, precision, on_step=None):
+        if cell == CELLS[0]:  # meanwhile another builder finishes CELLS[1] into the same table
+            monkeypatch.setattr(builder, "train_child", other_builder)
+            build_reward_table("mnist", "fast", [CELLS[1]], out_dir=tmp_path,
+                               data_root=synthetic_data_root, device="cpu", progress=False)
+            monkeypatch.setattr(builder, "train_child", train)
+        return own_builder(cell, data, protocol, seed, device, precision, on_step)
+
+    monkeypatch.setattr(builder, "train_child", train)
+    path = build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path,
+                              data_root=synthetic_data_root, device="cpu", progress=False)
+    table = pd.read_csv(path)
+    assert sorted(table["arch"]) == sorted(c.to_string() for c in CELLS)  # neither row lost
+    assert calls == [(CELLS[0].to_string(), 0)]  # CELLS[1] was not trained a second time
