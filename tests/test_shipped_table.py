@@ -32,11 +32,13 @@ def test_every_cell_of_the_space_is_covered_once_per_seed(rows):
     assert len(all_cells) == 64
     assert set(rows["arch"]) == all_cells
     assert not rows.duplicated(["arch", "seed"]).any()
-    # Seed-major build: every cell has seed 0; a second seed, where present, is seed 1.
-    assert set(rows.loc[rows["seed"] == 0, "arch"]) == all_cells
-    assert set(rows["seed"]) <= {0, 1}
+    # Two training seeds, 0 and 1, for every cell: seed noise is the size of the gaps between
+    # the best cells, so one seed could not say which is best.
+    assert len(rows) == 2 * 64
+    for seed in (0, 1):
+        assert set(rows.loc[rows["seed"] == seed, "arch"]) == all_cells
     table = RewardTable(SHIPPED)  # the checked loader accepts it
-    assert table.num_seeds.min() >= 1
+    assert (table.num_seeds == 2).all()
 
 
 def test_accuracies_are_percentages_and_no_run_diverged(rows):
