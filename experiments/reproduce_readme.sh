@@ -6,7 +6,7 @@
 #
 # Runs, in order: the cell report (best 5, seed spread, feasible cells), experiments 1 and 2 with
 # ten seeds each (plus ten more r_param seeds and the penalty-to-floor variant), the search
-# comparison, then the three figures. About 10 minutes on a 2-core CPU. Each experiment prints its
+# comparison, then the three figures. About 5 minutes on an idle 2-core CPU. Each experiment prints its
 # aggregate; the per-run folders and aggregate.json files are under OUT_DIR/<experiment>/.
 # Set PYTHON to choose the interpreter (default: python).
 set -euo pipefail
