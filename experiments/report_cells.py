@@ -55,18 +55,28 @@ def main() -> None:
                                     "flops"]].to_markdown(index=False, floatfmt=".2f"))
         for cell, paper_val in PAPER_CELLS.items():
             row = cells[cells["arch"] == cell.to_string()].iloc[0]
+            per_seed = table.df.loc[table.df["arch"] == cell.to_string(), "validation_accuracy"]
             print(f"\nPaper's best {cell.paper_name()} (paper: {paper_val}%): rank {row['rank']}, "
-                  f"{row['validation_accuracy']:.2f}% validation here.")
+                  f"{row['validation_accuracy']:.2f}% validation here "
+                  f"(per seed: {', '.join(f'{v:.2f}' for v in per_seed)}).")
+        worst = cells.iloc[-1]
+        q1, median, q3 = cells["validation_accuracy"].quantile([0.25, 0.5, 0.75])
+        hours = table.df["training_time"]
+        print(f"{len(table.df)} rows; training {hours.sum() / 3600:.1f} CPU-hours in all, "
+              f"{hours.min():.0f} to {hours.max():.0f} s per run. Mean validation accuracy over "
+              f"cells: quartiles {q1:.2f} / {median:.2f} / {q3:.2f}; worst {worst['cell']} "
+              f"{worst['validation_accuracy']:.2f}%.")
         two_seeds = table.df.groupby("arch")["seed"].nunique() > 1
         if two_seeds.any():
             # The typical seed-to-seed difference of one cell (max - min of its seeds), as a
             # median over every cell trained with more than one seed; a single cell's own spread
             # would rest on two numbers.
-            spread = float(cells.set_index("arch").loc[two_seeds[two_seeds].index, "seed_spread"].median())
+            spreads = cells.set_index("arch").loc[two_seeds[two_seeds].index, "seed_spread"]
+            s_q1, spread, s_q3 = spreads.quantile([0.25, 0.5, 0.75])
             within = cells[cells["validation_accuracy"] >= best["validation_accuracy"] - spread]
             print(f"Median seed-to-seed spread over the {int(two_seeds.sum())} cells with more than "
-                  f"one seed: {spread:.2f} points; {len(within)} cells lie within it of the best "
-                  f"({', '.join(within['cell'])}).")
+                  f"one seed: {spread:.2f} points (quartiles {s_q1:.2f} / {s_q3:.2f}); "
+                  f"{len(within)} cells lie within it of the best ({', '.join(within['cell'])}).")
         feasible = cells[cells["feasible"]]
         top = feasible.iloc[0]
         print(f"Best cell under the {args.budget:,.0f} cell-parameter budget: {top['cell']} "

@@ -34,8 +34,6 @@ from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
 from build_reward_table import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
 
 
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("environment")
