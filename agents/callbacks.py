@@ -16,7 +16,8 @@ HIT_TOLERANCE = 1e-4
 
 ITERATION_FIELDS = [
     "iteration", "timesteps", "reward_mean", "reward_std", "reward_min", "reward_max",
-    "best_reward", "best_arch", "distinct_archs", "optimum_probability",
+    "best_reward", "best_arch", "distinct_archs", "cache_hits", "training_time",
+    "optimum_probability",
 ]
 
 
@@ -24,8 +25,10 @@ class SearchProgressCallback(BaseCallback):
     """Per PPO iteration (one batch of sampled architectures), log the batch's reward statistics.
 
     Written to SB3's logger (and so to TensorBoard) as ``charts/reward_mean``, ``charts/reward_std``,
-    ``charts/reward_min``, ``charts/reward_max``, ``charts/best_reward``, ``charts/distinct_archs``
-    and ``charts/optimum_probability``, and appended to ``csv_path`` one row per iteration.
+    ``charts/reward_min``, ``charts/reward_max``, ``charts/best_reward``, ``charts/distinct_archs``,
+    ``charts/cache_hits`` (sampled cells so far whose result came from the evaluation cache),
+    ``charts/training_time`` (the simulated training seconds of the search so far) and
+    ``charts/optimum_probability``, and appended to ``csv_path`` one row per iteration.
 
     Rewards are the env's own (``info["raw_reward"]`` where a reward transform wrapped the env), so
     curves stay on the paper's scale whatever the agent was trained on.
@@ -59,6 +62,9 @@ class SearchProgressCallback(BaseCallback):
         self.best_reward = -np.inf
         self.best_arch: str | None = None
         self.archs_seen: set[str] = set()
+        self.samples = 0
+        self.cache_hits = 0
+        self.training_time = 0.0
         self.first_hit_iteration: int | None = None
         self.convergence_iteration: int | None = None
         self.samples_to_first_hit: int | None = None
@@ -83,7 +89,10 @@ class SearchProgressCallback(BaseCallback):
                 continue
             raw = float(info.get("raw_reward", reward))
             self._batch.append(raw)
-            self.archs_seen.add(info["arch"])
+            self.archs_seen.add(info.get("arch_key", info["arch"]))  # equivalent cells are one
+            self.samples += 1
+            self.cache_hits += bool(info.get("cached"))
+            self.training_time += info.get("training_time", 0.0)
             if raw > self.best_reward:
                 self.best_reward, self.best_arch = raw, info["arch"]
                 if self._writer is not None:
@@ -128,6 +137,8 @@ class SearchProgressCallback(BaseCallback):
             "best_reward": self.best_reward,
             "best_arch": self.best_arch,
             "distinct_archs": len(self.archs_seen),
+            "cache_hits": self.cache_hits,
+            "training_time": self.training_time,
             "optimum_probability": self.optimum_probability(),
         }
         for key in ITERATION_FIELDS[2:]:
@@ -150,6 +161,8 @@ class SearchProgressCallback(BaseCallback):
             "best_arch": self.best_arch,
             "best_reward": self.best_reward,
             "distinct_archs": len(self.archs_seen),
+            "samples": self.samples,
+            "cache_hits": self.cache_hits,
             "optimum_reward": self.optimum_reward,
             "first_hit_iteration": self.first_hit_iteration,
             "samples_to_first_hit": self.samples_to_first_hit,

@@ -6,6 +6,7 @@ With no arguments: the paper's first experiment, PPO on ``NASCell-small-v0`` wit
     python experiments/train_ppo.py                                # experiment 1: small, r_val
     python experiments/train_ppo.py --reward param                 # experiment 2: small, r_param
     python experiments/train_ppo.py --seeds 0-9 --iterations 100   # ten seeds, in parallel
+    python experiments/train_ppo.py --env-id NASCell-large-v0 --iterations 2   # A_large, live
 
 Each run writes ``runs/{env}__{exp}__{seed}__{time}/``: TensorBoard events (``charts/...`` per
 iteration, SB3's ``train/...`` losses, the hyperparameters as a text table), ``iterations.csv``,
@@ -44,6 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="budget n for r_param (default: the env's, 150,000 cell parameters)")
     g.add_argument("--budget-scope", default=None, choices=["cells", "network"],
                    help="count the cells' or the whole network's parameters (default: the env's, cells)")
+    g.add_argument("--protocol", default=None,
+                   help="training protocol: the table's (fast) or, live, e.g. cheap (default: the env's)")
+    g.add_argument("--dataset", default=None, choices=["mnist", "fashion_mnist"],
+                   help="dataset (default: the env's, mnist)")
+    g.add_argument("--blocks", type=int, default=None, help="NASCell-large-v0: blocks per cell (default: 5)")
+    g.add_argument("--evaluator", default=None, choices=["table", "live"],
+                   help="NASCell-small-v0: look results up in a table or train live (default: the env's)")
+    g.add_argument("--cache-path", default=None,
+                   help="live evaluation cache, SQLite (default: the user cache directory); a seeded "
+                        "run with the same cache replays its finished evaluations and continues")
+    g.add_argument("--data-root", default=None,
+                   help="live: dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
     g.add_argument("--env-kwargs", default="{}",
                    help='more env keywords as JSON, e.g. \'{"table_path": "t.csv", "seed_mode": "sample"}\'')
     g.add_argument("--reward-transform", default="none", choices=["none", "penalty-to-floor"],
@@ -85,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 def make_env(args: argparse.Namespace) -> gym.Env:
     kwargs = json.loads(args.env_kwargs)
     kwargs["reward"] = args.reward
+    for key in ("protocol", "dataset", "blocks", "evaluator", "cache_path", "data_root"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
     if args.budget is not None:
         kwargs["budget"] = args.budget
     if args.budget_scope is not None:
@@ -98,14 +114,15 @@ def make_env(args: argparse.Namespace) -> gym.Env:
 
 
 def table_optimum(env: gym.Env) -> tuple[list[int] | None, float | None]:
-    """The best action and its reward under the env's own reward, where the env has a table."""
+    """The best action and its reward under the env's own reward, where the evaluator knows it
+    (a reward table); ``(None, None)`` for a live search, whose optimum is unknown."""
     base = env.unwrapped
-    if not hasattr(base, "table"):
+    best = base.evaluator.best(base.reward_fn)
+    if best is None:
         return None, None
-    from nas_env.spaces import SmallCell
+    from nas_env.spaces import parse_architecture
 
-    best = base.table.best(base.reward_fn)
-    return SmallCell.from_string(best["arch"]).to_action(), best["reward"]
+    return parse_architecture(best["arch"]).to_action(), best["reward"]
 
 
 def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) -> dict:
@@ -143,15 +160,19 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     model.save(run_dir / "model.zip")
 
     greedy, _ = model.predict(model.env.reset(), deterministic=True)
-    greedy_arch = env.unwrapped.table.query(greedy[0])["arch"] if hasattr(env.unwrapped, "table") else None
-    optimum_arch = env.unwrapped.table.best(env.unwrapped.reward_fn)["arch"] \
+    greedy_arch = env.unwrapped.decode(greedy[0]).to_string() \
+        if hasattr(env.unwrapped, "decode") else None
+    optimum_arch = env.unwrapped.evaluator.best(env.unwrapped.reward_fn)["arch"] \
         if optimum_action is not None else None
+    live = env.unwrapped.table is None
     summary = {**callback.summary(), "greedy_arch": greedy_arch, "optimum_arch": optimum_arch,
                "greedy_is_optimum": (greedy_arch == optimum_arch) if optimum_arch else None,
                "seed": seed, "env_id": args.env_id, "reward": args.reward,
                "wall_seconds": wall, "simulated_training_seconds": getattr(
                    env.unwrapped, "total_training_time", None),
                "run_dir": str(run_dir), "hyperparameters": table}
+    if not live:  # a table has no cache: every lookup is free
+        summary["cache_hits"] = None
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     from plot_rewards import plot_runs
 
@@ -170,17 +191,24 @@ def _worker(job: tuple) -> dict:
 def describe(summary: dict) -> str:
     hit = summary["first_hit_iteration"]
     conv = summary["convergence_iteration"]
+    known = summary["optimum_reward"] is not None
     return (
         f"Seed {summary['seed']}: best cell {summary['best_arch']} with reward "
         f"{summary['best_reward']:.3f}"
-        + (f" (table optimum {summary['optimum_reward']:.3f})" if summary["optimum_reward"] is not None else "")
-        + (f"; first sampled the optimum at iteration {hit}" if hit else "; never sampled the optimum")
-        + (f", converged at iteration {conv}" if conv else ", did not converge")
+        + (f" (table optimum {summary['optimum_reward']:.3f})" if known else "")
+        + ((f"; first sampled the optimum at iteration {hit}" if hit else "; never sampled the optimum")
+           + (f", converged at iteration {conv}" if conv else ", did not converge")
+           if known else "; the optimum is unknown (live evaluation), so first hit and convergence "
+           "do not apply")
         + (f"; at the end the greedy cell is {summary['greedy_arch']}"
            + (" (the optimum)" if summary.get("greedy_is_optimum") else "")
            if summary.get("greedy_arch") else "")
         + f". {summary['distinct_archs']} distinct cells seen in {summary['iterations']} iterations "
-        f"({summary['wall_seconds']:.0f} s). Logs and figure: {summary['run_dir']}"
+        f"({summary['wall_seconds']:.0f} s"
+        + (f"; {summary['cache_hits']} of {summary['samples']} sampled cells came from the "
+           f"evaluation cache, {summary['simulated_training_seconds']:.0f} s of training simulated"
+           if summary.get("cache_hits") is not None else "")
+        + f"). Logs and figure: {summary['run_dir']}"
     )
 
 

@@ -12,6 +12,12 @@ if "NASCell-small-v0" not in registry:
         entry_point="nas_env.envs.cell_env:NASCellEnv",
         kwargs={"dataset": "mnist", "protocol": "fast"},
     )
+if "NASCell-large-v0" not in registry:
+    register(
+        id="NASCell-large-v0",
+        entry_point="nas_env.envs.large_env:NASCellLargeEnv",
+        kwargs={"dataset": "mnist", "protocol": "cheap", "blocks": 5},
+    )
 if "NASCellSeq-small-v0" not in registry:
     register(
         id="NASCellSeq-small-v0",

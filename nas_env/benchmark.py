@@ -332,6 +332,28 @@ def _read_and_check(path: Path) -> pd.DataFrame:
     return df.sort_values(["arch_index", "seed"], ignore_index=True)
 
 
+def _read_curve(path: Path, text: Any) -> tuple[tuple[float, float], ...]:
+    """A row's ``val_curve``; tuples, since every query shares the table's records' curves."""
+    try:
+        curve = json.loads(text)
+        return tuple((float(epoch), float(acc)) for epoch, acc in curve)
+    except (TypeError, ValueError) as e:
+        raise RewardTableError(f"reward table {path}: val_curve {text!r} is not a JSON list of "
+                               f"[epoch, validation_accuracy] pairs ({e})") from None
+
+
+def _common_checkpoints(path: Path, curves: list) -> tuple[float, ...]:
+    """The epochs present in every curve of the table."""
+    sets = [{epoch for epoch, _ in curve} for cell in curves for curve in cell]
+    return tuple(sorted(set.intersection(*sets))) if sets else ()
+
+
+def _mean_curve(curves: list, checkpoints: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
+    """The mean over seeds of each curve's accuracy at ``checkpoints``."""
+    by_epoch = [dict(curve) for curve in curves]
+    return tuple((epoch, float(np.mean([c[epoch] for c in by_epoch]))) for epoch in checkpoints)
+
+
 def _python(value: Any) -> Any:
     """A numpy scalar as the matching Python scalar (infos and query results hold plain values)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -379,16 +401,30 @@ class RewardTable:
         }
         self.mean["diverged"] = _frozen(np.array([g["diverged"].any() for g in groups]))
 
-        names = [cell.to_string() for cell in SmallCell.all()]
+        meta = self.meta or {}
+        common = {"source": "table", "dataset": meta.get("dataset"),
+                  "protocol": (meta.get("protocol") or {}).get("name"), "fidelity": 1.0}
+        curves = [[_read_curve(self.path, text) for text in g["val_curve"]] for g in groups]
+        self.checkpoints: tuple[float, ...] = _common_checkpoints(self.path, curves)
+        """The epochs at which every row of the table recorded a validation accuracy."""
+        cells = list(SmallCell.all())
         keys = METRICS + ("diverged",)
+
+        def record(i: int, seed, values: dict, curve: list, row=None) -> dict:
+            where = groups[i].iloc[row if row is not None else 0]
+            return {"arch": cells[i].to_string(), "arch_key": cells[i].key, "arch_index": i,
+                    "seed": seed, "num_seeds": int(self.num_seeds[i]),
+                    **{k: _python(values[k]) for k in keys}, "val_curve": curve,
+                    "failure": "diverged" if values["diverged"] else None, **common,
+                    "device": str(where["device"]), "precision": str(where["precision"])}
+
         self._mean_records = [
-            {"arch": names[i], "arch_index": i, "seed": None, "num_seeds": int(self.num_seeds[i]),
-             **{k: _python(self.mean[k][i]) for k in keys}}
+            record(i, None, {k: self.mean[k][i] for k in keys}, _mean_curve(curves[i], self.checkpoints))
             for i in range(NUM_CELLS)
         ]
         self._seed_records = [
-            [{"arch": names[i], "arch_index": i, "seed": int(self.seeds[i, j]),
-              "num_seeds": int(self.num_seeds[i]), **{k: _python(self.per_seed[k][i, j]) for k in keys}}
+            [record(i, int(self.seeds[i, j]), {k: self.per_seed[k][i, j] for k in keys},
+                    curves[i][j], row=j)
              for j in range(int(self.num_seeds[i]))]
             for i in range(NUM_CELLS)
         ]

@@ -34,14 +34,19 @@ class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are neither in the data root nor downloadable."""
 
 
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/nas_env``, else ``~/.cache/nas_env``: where downloads and the evaluation
+    cache go by default."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas_env"
+
+
 def default_data_root(root: str | os.PathLike | None = None) -> Path:
     """Resolve the data root: ``root``, else ``$NAS_ENV_DATA``, else the per-user cache."""
     if root is not None:
         return Path(root).expanduser()
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "nas_env" / "datasets"
+    return user_cache_dir() / "datasets"
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,15 @@ class DataSplits:
     test_y: torch.Tensor
     dataset: str
     root: str
+
+    def head(self, train: int | None = None, val: int | None = None,
+             test: int | None = None) -> "DataSplits":
+        """The first ``train`` / ``val`` / ``test`` images of each split (``None``: all of it)."""
+        if train is val is test is None:
+            return self
+        return DataSplits(self.train_x[:train], self.train_y[:train], self.val_x[:val],
+                          self.val_y[:val], self.test_x[:test], self.test_y[:test],
+                          dataset=self.dataset, root=self.root)
 
     def to(self, device: torch.device | str) -> "DataSplits":
         moved = {k: getattr(self, k).to(device) for k in

@@ -74,9 +74,11 @@ def protocol_record(dataset: str, protocol: str | Protocol, device: str, precisi
 
 
 def _comparable(record: dict) -> dict:
-    """The parts of a sidecar that must match for rows to share a table."""
-    return {k: record[k] for k in ("space", "dataset", "split_seed", "validation_fraction",
-                                   "protocol", "precision")}
+    """The parts of a sidecar that must match for rows to share a table (a protocol recorded
+    before a field existed has that field's default, which is what it used)."""
+    fields = {k: record[k] for k in ("space", "dataset", "split_seed", "validation_fraction",
+                                     "precision")}
+    return {**fields, "protocol": Protocol.from_dict(record["protocol"])}
 
 
 def _read_table(csv_path: Path) -> pd.DataFrame:

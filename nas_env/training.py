@@ -8,10 +8,17 @@ Protocols
 ``fast``
     1 epoch, Adam with a one-cycle schedule peaking at lr 2e-3, batch 128, NLL loss.
 
-A run returns a plain dict (see :func:`train_child`). Accuracies are percentages.
+``cheap``
+    For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
+    128-unit classifier) trained for one epoch on 2,000 training images and validated on 2,000;
+    see :data:`PROTOCOLS` and ``docs/fidelity.md`` for how it was chosen and how it ranks cells.
 
-Speed: on CPU the forward and backward passes run under bf16 autocast with channels_last
-tensors; on CUDA under bf16 autocast (AMP). ``precision="fp32"`` turns both off.
+A run returns an :class:`~nas_env.results.EvalResult` (see :func:`train_child`). Accuracies are
+percentages.
+
+Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast (with
+channels_last tensors on CPU); ``cheap`` runs in fp32, since on this project's CPU bf16 made the
+narrow proxy nets about ten times slower. ``precision="fp32"`` / ``"bf16"`` overrides the protocol.
 """
 
 from __future__ import annotations
@@ -25,9 +32,21 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .child_net import ChildNet, count_flops, count_parameters
+from .child_net import (
+    CELL_FILTERS,
+    FC_UNITS,
+    ChildNet,
+    count_flops,
+    count_parameters,
+    network_size,
+)
 from .data import DataSplits
+from .results import EvalResult
 from .spaces import LargeCell, SmallCell
+
+
+SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,16 @@ class Protocol:
     :param schedule: ``"constant"`` or ``"onecycle"``.
     :param batch_size: images per step.
     :param checkpoints_per_epoch: validation evaluations per epoch.
+    :param train_images: train on the first this many images of the train split (the split is a
+        fixed random permutation, so this is a fixed random subset); ``None``: all of it.
+    :param val_images: validate on the first this many validation images; ``None``: all.
+    :param test_images: test on the first this many test images; ``None``: all.
+    :param filters: the two cells' filter counts of the network trained. Narrower than the paper's
+        ``(64, 128)`` makes a cheaper proxy of the same architecture; sizes are still reported
+        for the paper-size network.
+    :param fc_units: the hidden fully connected layer's width in the network trained.
+    :param precision: what ``precision="auto"`` means for this protocol: ``"bf16"`` autocast (with
+        channels_last on CPU) or ``"fp32"``.
     """
 
     name: str
@@ -50,9 +79,45 @@ class Protocol:
     checkpoints_per_epoch: int
     optimizer: str = "adam"
     loss: str = "nll"
+    train_images: int | None = None
+    val_images: int | None = None
+    test_images: int | None = None
+    filters: tuple[int, int] = CELL_FILTERS
+    fc_units: int = FC_UNITS
+    precision: str = "bf16"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", tuple(self.filters))
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        counts = {"epochs": self.epochs, "batch_size": self.batch_size,
+                  "checkpoints_per_epoch": self.checkpoints_per_epoch, "fc_units": self.fc_units,
+                  "train_images": self.train_images or 1, "val_images": self.val_images or 1,
+                  "test_images": self.test_images or 1}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key}={value!r}; allowed: an integer >= 1")
+        if len(self.filters) != 2 or not all(isinstance(f, int) and f >= 1 for f in self.filters):
+            raise ValueError(f"filters={self.filters!r}; allowed: two integers >= 1")
+
+    @property
+    def full_size(self) -> bool:
+        """Whether the network trained is the paper-size one."""
+        return self.filters == CELL_FILTERS and self.fc_units == FC_UNITS
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Protocol":
+        """The protocol a sidecar or cache row recorded; keys added since it was written take
+        their defaults (which are what every older protocol used)."""
+        unknown = set(record) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"protocol record has unknown keys {sorted(unknown)}")
+        return cls(**record)
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -60,12 +125,20 @@ PROTOCOLS: dict[str, Protocol] = {
                       checkpoints_per_epoch=1),
     "fast": Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
                      checkpoints_per_epoch=4),
+    # Searching on a CPU; docs/fidelity.md gives the measurements behind every number.
+    "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=64,
+                      checkpoints_per_epoch=1, train_images=2_000, val_images=2_000,
+                      test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
 }
 
 
-def get_protocol(protocol: str | Protocol) -> Protocol:
+def get_protocol(protocol: str | dict | Protocol) -> Protocol:
+    """A protocol from its name in :data:`PROTOCOLS`, its fields as a dict (e.g. from JSON), or
+    itself."""
     if isinstance(protocol, Protocol):
         return protocol
+    if isinstance(protocol, dict):
+        return Protocol.from_dict(protocol)
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[protocol]
@@ -128,37 +201,63 @@ def train_child(
     precision: str = "auto",
     on_step: Callable[[int, int], None] | None = None,
     measure_latency: bool = True,
-) -> dict:
+    threads: int | None = None,
+) -> EvalResult:
     """Train the child net of ``cell`` on ``data`` and evaluate it.
+
+    Touches no global state a caller depends on: the run draws from a forked copy of torch's
+    global RNG (seeded with ``seed``), so a controller sampling in the same process sees the same
+    random numbers whether or not children were trained in between, and ``threads`` is restored.
 
     :param cell: the architecture.
     :param data: the splits from :func:`nas_env.data.load_dataset`.
-    :param protocol: ``"paper"``, ``"fast"`` or a :class:`Protocol`.
+    :param protocol: a name from :data:`PROTOCOLS` or a :class:`Protocol`.
     :param seed: seeds weights, dropout and batch order; same seed and device, same numbers.
     :param device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    :param precision: ``"auto"`` (bf16 autocast), ``"bf16"`` or ``"fp32"``.
+    :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``.
     :param on_step: called as ``on_step(step, total_steps)`` after every optimiser step.
-    :param measure_latency: also time CPU inference of the trained net.
-    :returns: a dict with ``validation_accuracy``, ``test_accuracy`` (final, percent),
-        ``val_curve`` (list of ``[epoch, validation_accuracy]``), ``training_time`` (seconds),
-        ``trainable_parameters``, ``cell_parameters``, ``flops`` (MACs per image),
-        ``latency_ms``, ``diverged``, ``seed``, ``device``, ``precision`` and ``protocol``.
+    :param measure_latency: also time CPU inference of the paper-size net.
+    :param threads: torch's CPU threads for this run (``None``: leave as is).
+    :returns: an :class:`~nas_env.results.EvalResult` with ``source="training"``.
     """
     proto = get_protocol(protocol)
     dev = resolve_device(device)
-    precision = "bf16" if precision == "auto" else precision
-    if precision not in ("bf16", "fp32"):
+    precision = proto.precision if precision == "auto" else precision
+    if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; allowed: 'auto', 'bf16', 'fp32'")
-    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return _train(cell, data, proto, seed, dev, precision, on_step, measure_latency)
+    finally:
+        torch.set_num_threads(previous_threads)
 
-    torch.manual_seed(seed)
+
+def _latency(cell, net: torch.nn.Module, proto: Protocol, input_shape: tuple[int, ...]) -> float:
+    """CPU latency of the paper-size network (the trained one, or a fresh one where the protocol
+    trained a narrower proxy: latency does not depend on the weights)."""
+    full = net if proto.full_size else ChildNet(cell, input_shape[1], input_shape[2])
+    return measure_latency_ms(full, input_shape)
+
+
+def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device, precision: str,
+           on_step, measure_latency: bool) -> EvalResult:
+    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
     input_shape = (1,) + tuple(data.train_x.shape[1:])
-    net = ChildNet(cell, in_channels=input_shape[1], image_size=input_shape[2])
-    trainable_parameters = count_parameters(net)
-    cell_parameters = count_parameters(net.cells)
-    flops = count_flops(net, input_shape)
+    net = ChildNet(cell, in_channels=input_shape[1], image_size=input_shape[2],
+                   filters=proto.filters, fc_units=proto.fc_units)
+    # Sizes and latency are the architecture's, so they are always the paper-size network's.
+    if proto.full_size:
+        sizes = {"trainable_parameters": count_parameters(net),
+                 "cell_parameters": count_parameters(net.cells),
+                 "flops": count_flops(net, input_shape)}
+    else:
+        sizes = network_size(cell, input_shape[1], input_shape[2])
     net = net.to(dev, memory_format=memory_format)
-    data = data.to(dev)
+    data = data.head(proto.train_images, proto.val_images, proto.test_images).to(dev)
 
     n_train = len(data.train_x)
     steps_per_epoch = math.ceil(n_train / proto.batch_size)
@@ -211,18 +310,24 @@ def train_child(
 
     # The last checkpoint falls on the last step, so its figure is the final validation accuracy.
     final_val = val_curve[-1][1] if not diverged else evaluate(net, data.val_x, data.val_y, precision)
-    return {
-        "validation_accuracy": final_val,
-        "test_accuracy": evaluate(net, data.test_x, data.test_y, precision),
-        "val_curve": val_curve,
-        "training_time": training_time,
-        "trainable_parameters": trainable_parameters,
-        "cell_parameters": cell_parameters,
-        "flops": flops,
-        "latency_ms": measure_latency_ms(net, input_shape) if measure_latency else float("nan"),
-        "diverged": diverged,
-        "seed": seed,
-        "device": dev.type,
-        "precision": precision,
-        "protocol": proto.name,
-    }
+    return EvalResult(
+        arch=cell.to_string(),
+        arch_key=cell.key,
+        arch_index=cell.index if isinstance(cell, SmallCell) else None,
+        seed=seed,
+        num_seeds=1,
+        validation_accuracy=final_val,
+        test_accuracy=evaluate(net, data.test_x, data.test_y, precision),
+        val_curve=val_curve,
+        training_time=training_time,
+        **sizes,
+        latency_ms=_latency(cell, net, proto, input_shape) if measure_latency else float("nan"),
+        diverged=diverged,
+        failure="diverged" if diverged else None,
+        source="training",
+        dataset=data.dataset,
+        protocol=proto.name,
+        fidelity=1.0,
+        device=dev.type,
+        precision=precision,
+    )

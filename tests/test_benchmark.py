@@ -23,11 +23,12 @@ from nas_env.benchmark import (
     load_table,
     table_path,
 )
+from nas_env.results import RESULT_KEYS
 from nas_env.spaces import InvalidArchitectureError, SmallCell
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_fixture.csv"
 REPO = Path(__file__).resolve().parents[1]
-QUERY_KEYS = {"arch", "arch_index", "seed", "num_seeds", "diverged", *METRICS}
+QUERY_KEYS = set(RESULT_KEYS)  # a lookup is the same record as a training run
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,15 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import nas_env  # noqa: F401  (registers the ids)
 from nas_env.benchmark import RewardTable, RewardTableError
 from nas_env.envs import NASCellEnv, NASCellSeqEnv
+from nas_env.results import RESULT_KEYS
 from nas_env.spaces import InvalidArchitectureError, SmallCell
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_fixture.csv"
-ENV_IDS = sorted(env_id for env_id, spec in gym.registry.items()
+ALL_IDS = sorted(env_id for env_id, spec in gym.registry.items()
                  if str(spec.entry_point).startswith("nas_env."))
-INFO_KEYS = {"arch", "arch_index", "seed", "num_seeds", "validation_accuracy", "test_accuracy",
-             "trainable_parameters", "cell_parameters", "flops", "latency_ms", "training_time",
-             "diverged", "budget_met", "total_training_time"}
+ENV_IDS = [env_id for env_id in ALL_IDS if "small" in env_id]
+"""The A_small ids, which these tests run on the fixture table (A_large: test_large_env.py)."""
+INFO_KEYS = {*RESULT_KEYS, "budget_met", "cached", "total_training_time"}
 BUDGET = 150_000
 
 
@@ -46,8 +47,8 @@ def table() -> RewardTable:
     return RewardTable(FIXTURE)
 
 
-def test_both_ids_are_registered():
-    assert ENV_IDS == ["NASCell-small-v0", "NASCellSeq-small-v0"]
+def test_every_id_is_registered():
+    assert ALL_IDS == ["NASCell-large-v0", "NASCell-small-v0", "NASCellSeq-small-v0"]
     assert isinstance(gym.make("nas_env:NASCell-small-v0", table_path=FIXTURE).unwrapped, NASCellEnv)
 
 

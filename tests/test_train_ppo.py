@@ -70,3 +70,25 @@ def test_plot_script_turns_runs_into_a_png(run_dir, tmp_path):
     out = tmp_path / "fig.png"
     run_script("experiments/plot_rewards.py", str(run_dir.parent), "--aggregate", "--out", str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root):
+    """Two iterations of PPO on NASCell-large-v0 training tiny children: logs and summary work
+    without a known optimum, and say how many samples the cache answered."""
+    tiny = {"name": "tiny", "epochs": 1, "lr": 0.01, "schedule": "onecycle", "batch_size": 64,
+            "checkpoints_per_epoch": 1, "filters": [4, 8], "fc_units": 16, "precision": "fp32"}
+    env_kwargs = {"blocks": 1, "protocol": tiny, "data_root": str(synthetic_data_root)}
+    stdout = run_script("experiments/train_ppo.py", "--env-id", "NASCell-large-v0",
+                        "--iterations", "2", "--archs-per-iter", "6", "--out-dir", str(tmp_path),
+                        "--cache-path", str(tmp_path / "cache.sqlite"), "--no-progress",
+                        "--env-kwargs", json.dumps(env_kwargs))
+    assert "the optimum is unknown (live evaluation)" in stdout
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["iterations"] == 2 and summary["samples"] == 12
+    assert summary["optimum_reward"] is None and summary["first_hit_iteration"] is None
+    # A 1-block cell space is small (64 canonical cells), so some of the 12 samples repeat.
+    assert summary["cache_hits"] == 12 - summary["distinct_archs"]
+    assert summary["simulated_training_seconds"] > 0
+    table = pd.read_csv(run / "iterations.csv")
+    assert table["cache_hits"].iloc[-1] == summary["cache_hits"]

@@ -1,88 +1,17 @@
-"""The one-step A_small search env, and the base both A_small envs share."""
+"""The one-step A_small search env."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..benchmark import Reward, check_seed_mode, load_table, table_path as shipped_table_path
-from ..spaces import NUM_OPS, InvalidArchitectureError
+from ..spaces import NUM_OPS, InvalidArchitectureError, SmallCell
+from .search_env import CellSearchEnv
 
-
-class TableSearchEnv(gym.Env):
-    """What every A_small search env over a reward table shares: the table, the reward, the seed
-    mode and the simulated cost. Subclasses define the spaces, ``reset`` and ``step``, and score a
-    finished cell with :meth:`evaluate`.
-
-    :param dataset: the dataset of the shipped table (``"mnist"``; ``"fashion_mnist"`` once its
-        table is shipped). With ``table_path``, checked against the table's sidecar.
-    :param protocol: the training protocol of the table (``"fast"``), likewise.
-    :param table_path: an explicit table CSV instead of the shipped one.
-    :param reward: ``"val"`` or ``"param"`` (see :class:`nas_env.benchmark.Reward`).
-    :param budget_scope: ``"cells"`` (default) or ``"network"``.
-    :param budget_metric: any budget metric of the table instead of a scope: ``"cell_parameters"``,
-        ``"trainable_parameters"``, ``"flops"``, ``"latency_ms"``, ``"training_time"``.
-    :param budget: the budget ``n`` (default 150,000 for cell parameters; required otherwise).
-    :param seed_mode: ``"mean"`` (results averaged over training seeds) or ``"sample"`` (one seed's
-        results, drawn from ``self.np_random``).
-    """
-
-    metadata = {"render_modes": []}
-
-    def __init__(
-        self,
-        dataset: str = "mnist",
-        protocol: str = "fast",
-        table_path: str | os.PathLike | None = None,
-        reward: str = "val",
-        budget_scope: str | None = None,
-        budget_metric: str | None = None,
-        budget: float | None = None,
-        seed_mode: str = "mean",
-    ) -> None:
-        self.reward_fn = Reward.from_keywords(reward, budget_scope, budget_metric, budget)
-        self.seed_mode = check_seed_mode(seed_mode)
-        path = shipped_table_path(dataset, protocol) if table_path is None else table_path
-        self.table = load_table(path)
-        self._check_variant(dataset, protocol)
-        self.table.check_metric(self.reward_fn.budget_metric)
-        self.total_training_time = 0.0
-        """Simulated cost: the summed training time (seconds) of every cell evaluated so far."""
-
-    def _check_variant(self, dataset: str, protocol: str) -> None:
-        meta = self.table.meta or {}
-        recorded = {"dataset": meta.get("dataset"), "protocol": (meta.get("protocol") or {}).get("name")}
-        for key, asked in (("dataset", dataset), ("protocol", protocol)):
-            if recorded[key] is not None and recorded[key] != asked:
-                raise ValueError(
-                    f"reward table {self.table.path} records {key}={recorded[key]!r} but the env "
-                    f"was made with {key}={asked!r}; pass {key}={recorded[key]!r} or another table."
-                )
-
-    def reset_cost(self) -> None:
-        """Set the simulated cost back to zero, as at the start of a new search."""
-        self.total_training_time = 0.0
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Seed ``self.np_random``. A seeded reset starts a new search, so it also resets the
-        simulated cost; an unseeded one (the next episode) keeps it."""
-        super().reset(seed=seed)
-        if seed is not None:
-            self.reset_cost()
-
-    def evaluate(self, index: int) -> tuple[float, dict[str, Any]]:
-        """Look up the cell with index ``index``, charge its training time, return (reward, info)."""
-        rng = self.np_random if self.seed_mode == "sample" else None
-        info = self.table.lookup(index, self.seed_mode, rng)
-        self.total_training_time += info["training_time"]
-        budget_value = info[self.reward_fn.budget_metric]
-        info["budget_met"] = self.reward_fn.budget_met(budget_value)
-        info["total_training_time"] = self.total_training_time
-        return self.reward_fn(info["validation_accuracy"], budget_value), info
+SMALL_CELLS: tuple[SmallCell, ...] = tuple(SmallCell.all())
+"""The 64 cells by index, built once: a step picks one instead of constructing it."""
 
 
 def action_to_index(action) -> int:
@@ -100,7 +29,7 @@ def action_to_index(action) -> int:
     )
 
 
-class NASCellEnv(TableSearchEnv):
+class NASCellEnv(CellSearchEnv):
     """
     ## Description
 
@@ -194,7 +123,7 @@ class NASCellEnv(TableSearchEnv):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__("small", **kwargs)
         self.action_space = spaces.MultiDiscrete([NUM_OPS, NUM_OPS])
         self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
 
@@ -202,6 +131,10 @@ class NASCellEnv(TableSearchEnv):
         super().reset(seed=seed)
         return np.zeros(1, np.float32), {}
 
+    def decode(self, action) -> SmallCell:
+        """The cell an action names (checked)."""
+        return SMALL_CELLS[action_to_index(action)]
+
     def step(self, action):
-        reward, info = self.evaluate(action_to_index(action))
+        reward, info = self.evaluate(self.decode(action))
         return np.zeros(1, np.float32), reward, True, False, info

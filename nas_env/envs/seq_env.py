@@ -9,13 +9,14 @@ from gymnasium import spaces
 from gymnasium.error import ResetNeeded
 
 from ..spaces import NUM_OPS, op_index
-from .cell_env import TableSearchEnv
+from .cell_env import SMALL_CELLS
+from .search_env import CellSearchEnv
 
 CELL_TOKENS = 2
 """Ops per A_small cell, hence steps per episode."""
 
 
-class NASCellSeqEnv(TableSearchEnv):
+class NASCellSeqEnv(CellSearchEnv):
     """
     ## Description
 
@@ -84,7 +85,7 @@ class NASCellSeqEnv(TableSearchEnv):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__("small", **kwargs)
         self.action_space = spaces.Discrete(NUM_OPS)
         self.observation_space = spaces.MultiDiscrete([NUM_OPS + 1] * CELL_TOKENS)
         self._tokens: list[int] | None = None
@@ -105,5 +106,5 @@ class NASCellSeqEnv(TableSearchEnv):
         self._tokens.append(op_index(action))
         if len(self._tokens) < CELL_TOKENS:
             return self._observation(), 0.0, False, False, {}
-        reward, info = self.evaluate(self._tokens[0] * NUM_OPS + self._tokens[1])
+        reward, info = self.evaluate(SMALL_CELLS[self._tokens[0] * NUM_OPS + self._tokens[1]])
         return self._observation(), reward, True, False, info

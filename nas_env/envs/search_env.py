@@ -1,0 +1,116 @@
+"""The base every cell-search env shares: an evaluator, the reward, the budget and the cost."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import gymnasium as gym
+
+from ..benchmark import R_PARAM_PENALTY, Reward
+from ..evaluators import SIZE_METRICS, Evaluator, make_evaluator, skipped_result
+from ..spaces import LargeCell, SmallCell
+
+FAILURE_REWARDS = {"val": 0.0, "param": R_PARAM_PENALTY}
+"""The reward of an evaluation that failed (diverged, out of memory): an accuracy of 0 under
+r_val; under r_param the penalty, so a failure is never better than an over-budget cell."""
+
+
+class CellSearchEnv(gym.Env):
+    """What every cell-search env shares. Subclasses define the spaces, ``reset`` and ``step``,
+    and score a finished cell with :meth:`evaluate`; where the result comes from (a reward table
+    or a training run) is the evaluator's business, not the env's.
+
+    :param space: ``"small"`` or ``"large"``: the search space (set by the subclass).
+    :param dataset: ``"mnist"`` or ``"fashion_mnist"``.
+    :param protocol: the training protocol (``"fast"``, ``"cheap"``, ``"paper"``).
+    :param evaluator: ``"table"`` (a reward table: A_small only), ``"live"`` (train each cell,
+        cached) or an :class:`~nas_env.evaluators.Evaluator`.
+    :param table_path: an explicit table CSV instead of the shipped one (``"table"`` only).
+    :param reward: ``"val"`` or ``"param"`` (see :class:`nas_env.benchmark.Reward`).
+    :param budget_scope: ``"cells"`` (default) or ``"network"``.
+    :param budget_metric: any budget metric instead of a scope.
+    :param budget: the budget ``n`` (default 150,000 for cell parameters; required otherwise).
+    :param seed_mode: ``"mean"`` over the training seeds or ``"sample"`` (one seed, drawn from
+        ``self.np_random``).
+    :param fidelity: ``"table"`` only: the fraction of the protocol's training to report.
+    :param data_root, cache_path, train_seeds, device, threads, measure_latency: ``"live"`` only;
+        see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``).
+    :param render_mode: accepted for Gymnasium's API; these envs render nothing, so only ``None``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        space: str,
+        dataset: str = "mnist",
+        protocol: str = "fast",
+        evaluator: str | Evaluator = "table",
+        table_path: str | os.PathLike | None = None,
+        reward: str = "val",
+        budget_scope: str | None = None,
+        budget_metric: str | None = None,
+        budget: float | None = None,
+        seed_mode: str = "mean",
+        fidelity: float = 1.0,
+        data_root: str | os.PathLike | None = None,
+        cache_path: str | os.PathLike | None = None,
+        train_seeds: Sequence[int] | None = None,
+        device: str | None = None,
+        threads: int | None = None,
+        measure_latency: bool | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r}; this env renders nothing, so only None")
+        self.render_mode = render_mode
+        self.reward_fn = Reward.from_keywords(reward, budget_scope, budget_metric, budget)
+        self.evaluator = make_evaluator(
+            space, evaluator, dataset, protocol, table_path, seed_mode, fidelity,
+            data_root=data_root, cache_path=cache_path, train_seeds=train_seeds, device=device,
+            threads=threads, measure_latency=measure_latency)
+        self.evaluator.check_metric(self.reward_fn.budget_metric)
+        self.failure_reward = FAILURE_REWARDS[self.reward_fn.kind]
+        self._precheck = self.reward_fn.kind == "param" and self.reward_fn.budget_metric in SIZE_METRICS
+        self.total_training_time = 0.0
+        """Simulated cost: the summed training time (seconds) of every cell evaluated so far."""
+
+    @property
+    def table(self):
+        """The evaluator's reward table, or ``None`` when cells are trained live."""
+        return self.evaluator.table
+
+    def reset_cost(self) -> None:
+        """Set the simulated cost back to zero, as at the start of a new search."""
+        self.total_training_time = 0.0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Seed ``self.np_random``. A seeded reset starts a new search, so it also resets the
+        simulated cost; an unseeded one (the next episode) keeps it."""
+        super().reset(seed=seed)
+        if seed is not None:
+            self.reset_cost()
+
+    def evaluate(self, cell: SmallCell | LargeCell) -> tuple[float, dict[str, Any]]:
+        """Evaluate ``cell`` (unless its size is over an r_param budget: then it costs nothing),
+        charge its training time, return (reward, info)."""
+        if self._precheck:
+            sizes = self.evaluator.size(cell)
+            if not self.reward_fn.budget_met(sizes[self.reward_fn.budget_metric]):
+                return self._scored(skipped_result(cell, sizes, self.evaluator))
+        return self._scored(self.evaluator.evaluate(cell, self.np_random))
+
+    def _scored(self, info: dict) -> tuple[float, dict[str, Any]]:
+        self.total_training_time += info["training_time"]
+        budget_value = info[self.reward_fn.budget_metric]
+        info["budget_met"] = bool(self.reward_fn.budget_met(budget_value))
+        info["cached"] = info["source"] == "cache"
+        info["total_training_time"] = self.total_training_time
+        if info["failure"] is not None:
+            return self.failure_reward, info
+        return self.reward_fn(info["validation_accuracy"], budget_value), info
+
+    def close(self) -> None:
+        self.evaluator.close()
+        super().close()

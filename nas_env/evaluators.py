@@ -1,0 +1,378 @@
+"""Evaluators: an architecture in, an :class:`~nas_env.results.EvalResult` out.
+
+The envs do not know where a result comes from. They hold an :class:`Evaluator` and call
+``evaluator.evaluate(cell, rng)``; two implementations answer:
+
+- :class:`TableEvaluator` looks the cell up in a :class:`~nas_env.benchmark.RewardTable`
+  (A_small only), in microseconds, optionally at a lower ``fidelity`` (the validation accuracy at an
+  earlier checkpoint of the recorded curve, charged that fraction of the training time, as
+  NAS-Bench-201's ``simulate_train_eval`` does).
+- :class:`LiveEvaluator` trains the cell's child network with :func:`~nas_env.training.train_child`
+  under a named protocol, on a dataset loaded once on first use, and stores every finished run in
+  an :class:`~nas_env.cache.EvaluationCache`, so a known cell costs a lookup.
+
+Both give each architecture's sizes without evaluating it (:meth:`Evaluator.size`), which is how an
+env applies a parameter budget before paying for any training.
+
+    from nas_env.evaluators import LiveEvaluator
+    from nas_env.spaces import LargeCell
+
+    evaluator = LiveEvaluator("large", dataset="mnist", protocol="cheap")
+    result = evaluator.evaluate(LargeCell.from_action([0, 0, 1, 5] * 1))
+    result["validation_accuracy"], result["source"]      # (..., "training"); again: "cache"
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+import numpy as np
+
+from .benchmark import (
+    RewardTable,
+    check_seed_mode,
+    load_table,
+    table_path as shipped_table_path,
+)
+from .results import EvalResult
+from .spaces import LargeCell, SmallCell
+
+SIZE_METRICS = ("trainable_parameters", "cell_parameters", "flops")
+"""The results an architecture determines before any training (the paper-size network's)."""
+SPACES = ("small", "large")
+
+
+def _space_of(cell: SmallCell | LargeCell) -> str:
+    return "small" if isinstance(cell, SmallCell) else "large"
+
+
+def skipped_result(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator") -> EvalResult:
+    """The record of a cell that was not evaluated because its size is over the budget: its
+    sizes, NaN accuracies, no training time, ``source="skipped"``."""
+    return EvalResult(
+        arch=cell.to_string(), arch_key=cell.key,
+        arch_index=cell.index if isinstance(cell, SmallCell) else None,
+        seed=None, num_seeds=0, validation_accuracy=math.nan, test_accuracy=math.nan,
+        val_curve=[], training_time=0.0, **{k: sizes[k] for k in SIZE_METRICS},
+        latency_ms=math.nan, diverged=False, failure=None, source="skipped",
+        dataset=evaluator.dataset, protocol=evaluator.protocol, fidelity=0.0,
+        device="", precision="",
+    )
+
+
+def failed_result(cell: SmallCell | LargeCell, sizes: dict, reason: str, seed: int,
+                  evaluator: "Evaluator") -> EvalResult:
+    """The record of an evaluation that could not finish (e.g. out of memory): ``failure=reason``."""
+    return EvalResult(
+        arch=cell.to_string(), arch_key=cell.key,
+        arch_index=cell.index if isinstance(cell, SmallCell) else None,
+        seed=seed, num_seeds=1, validation_accuracy=math.nan, test_accuracy=math.nan,
+        val_curve=[], training_time=0.0, **{k: sizes[k] for k in SIZE_METRICS},
+        latency_ms=math.nan, diverged=False, failure=reason, source="training",
+        dataset=evaluator.dataset, protocol=evaluator.protocol, fidelity=1.0,
+        device="", precision="",
+    )
+
+
+def mean_result(results: Sequence[EvalResult]) -> EvalResult:
+    """One record for several training seeds of one cell: accuracies, times and latency averaged,
+    ``seed=None``, ``diverged`` if any seed diverged, the first failure if any failed."""
+    first = results[0]
+    if len(results) == 1:
+        return first
+    curves = [dict(map(tuple, r["val_curve"])) for r in results]
+    epochs = sorted(set.intersection(*(set(c) for c in curves)))
+    merged = dict(first)
+    merged.update({k: float(np.mean([r[k] for r in results]))
+                   for k in ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")})
+    merged.update(
+        seed=None, num_seeds=len(results),
+        val_curve=[[e, float(np.mean([c[e] for c in curves]))] for e in epochs],
+        diverged=any(r["diverged"] for r in results),
+        failure=next((r["failure"] for r in results if r["failure"]), None),
+        source="cache" if all(r["source"] == "cache" for r in results) else "training",
+    )
+    return merged
+
+
+class Evaluator(ABC):
+    """Evaluates architectures of one search space; the interface the envs use.
+
+    :attr space: ``"small"`` or ``"large"``.
+    :attr dataset: the dataset the results are on.
+    :attr protocol: the training protocol's name.
+    :attr table: the reward table behind the results, or ``None`` when there is none.
+    """
+
+    space: str
+    dataset: str | None
+    protocol: str | None
+    table: RewardTable | None = None
+
+    @abstractmethod
+    def evaluate(self, cell: SmallCell | LargeCell,
+                 rng: np.random.Generator | None = None) -> EvalResult:
+        """The result of ``cell``; ``rng`` picks a training seed where the seed mode samples."""
+
+    @abstractmethod
+    def size(self, cell: SmallCell | LargeCell) -> dict:
+        """``trainable_parameters``, ``cell_parameters`` and ``flops`` of ``cell``, without
+        evaluating it."""
+
+    def best(self, reward) -> dict | None:
+        """The best cell under ``reward`` (a :class:`~nas_env.benchmark.Reward`) where the evaluator
+        knows it (a table), else ``None``."""
+        return None
+
+    def check_metric(self, metric: str) -> None:
+        """Raise if results will not hold ``metric`` (a budget metric)."""
+
+    def close(self) -> None:
+        """Release what the evaluator holds (files, data)."""
+
+
+class TableEvaluator(Evaluator):
+    """Results looked up in an A_small reward table.
+
+    :param table: the table.
+    :param seed_mode: ``"mean"`` over the table's training seeds or ``"sample"``: one seed's row,
+        drawn with the ``rng`` passed to :meth:`evaluate`.
+    :param fidelity: the fraction of the protocol's training to report: the validation accuracy at
+        the matching checkpoint of the recorded curve (``table.checkpoints`` divided by the
+        protocol's epochs, e.g. 0.25, 0.5, 0.75 or 1.0 for the ``fast`` table), charged that
+        fraction of the training time. The test accuracy stays the final one.
+    """
+
+    space = "small"
+
+    def __init__(self, table: RewardTable, seed_mode: str = "mean", fidelity: float = 1.0) -> None:
+        self.table = table
+        self.seed_mode = check_seed_mode(seed_mode)
+        meta = table.meta or {}
+        self.dataset = meta.get("dataset")
+        self.protocol = (meta.get("protocol") or {}).get("name")
+        epochs = int((meta.get("protocol") or {}).get("epochs") or math.ceil(table.checkpoints[-1]))
+        fractions = [c / epochs for c in table.checkpoints]
+        matches = [c for c, f in zip(table.checkpoints, fractions) if abs(f - fidelity) < 0.01]
+        if not matches:
+            raise ValueError(
+                f"fidelity={fidelity!r} is not a checkpoint of {table.path}; allowed: "
+                + ", ".join(f"{round(f, 2):g}" for f in fractions)
+            )
+        self.fidelity = float(fidelity)
+        self._checkpoint = matches[0]
+        self._full = fidelity >= 1.0 - 0.01
+
+    def evaluate(self, cell: SmallCell, rng: np.random.Generator | None = None) -> EvalResult:
+        result = self.table.lookup(cell.index, self.seed_mode, rng)
+        if not self._full:
+            result["validation_accuracy"] = dict(result["val_curve"])[self._checkpoint]
+            result["training_time"] *= self.fidelity
+            result["fidelity"] = self.fidelity
+        return result
+
+    def size(self, cell: SmallCell) -> dict:
+        record = self.table.lookup(cell.index)
+        return {k: record[k] for k in SIZE_METRICS}
+
+    def best(self, reward) -> dict:
+        return self.table.best(reward)
+
+    def check_metric(self, metric: str) -> None:
+        self.table.check_metric(metric)
+
+
+class LiveEvaluator(Evaluator):
+    """Results of training each cell's child network, stored in an evaluation cache.
+
+    :param space: ``"small"`` (A_small) or ``"large"`` (A_large).
+    :param dataset: ``"mnist"`` or ``"fashion_mnist"``; loaded on the first training, kept in memory.
+    :param protocol: a name from :data:`nas_env.training.PROTOCOLS` or a
+        :class:`~nas_env.training.Protocol`.
+    :param data_root: the dataset root (default: ``$NAS_ENV_DATA``, else the per-user cache).
+    :param train_seeds: the training seeds a cell is trained with.
+    :param seed_mode: ``"mean"``: train every seed of ``train_seeds`` and average; ``"sample"``:
+        train one, drawn with the ``rng`` passed to :meth:`evaluate`.
+    :param cache: an :class:`~nas_env.cache.EvaluationCache`, a path to one, ``None`` for the
+        default file under the user cache directory, or ``False`` for no cache.
+    :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``.
+    :param threads: torch CPU threads while training (restored after); ``None``: unchanged.
+    :param measure_latency: time CPU inference of every trained cell (about a second for a large
+        cell); off by default, then ``latency_ms`` is NaN.
+
+    A run that diverges is a finished result (``diverged=True``, ``failure="diverged"``) and is
+    cached like any other; one that runs out of GPU memory returns ``failure="out_of_memory: ..."``
+    and is not cached, since a later run with more memory may finish it.
+    """
+
+    def __init__(
+        self,
+        space: str = "large",
+        dataset: str = "mnist",
+        protocol="cheap",
+        data_root: str | os.PathLike | None = None,
+        train_seeds: Sequence[int] = (0,),
+        seed_mode: str = "mean",
+        cache=None,
+        device: str = "auto",
+        precision: str = "auto",
+        threads: int | None = None,
+        measure_latency: bool = False,
+    ) -> None:
+        from .cache import EvaluationCache
+        from .data import DATASETS
+        from .training import get_protocol
+
+        if space not in SPACES:
+            raise ValueError(f"space={space!r}; allowed: {', '.join(SPACES)}")
+        if dataset not in DATASETS:
+            raise ValueError(f"dataset={dataset!r}; allowed: {', '.join(DATASETS)}")
+        self.space = space
+        self.dataset = dataset
+        self._protocol = get_protocol(protocol)
+        self.protocol = self._protocol.name
+        self.data_root = data_root
+        self.train_seeds = [int(s) for s in train_seeds]
+        if not self.train_seeds:
+            raise ValueError("train_seeds is empty; give at least one training seed")
+        self.seed_mode = check_seed_mode(seed_mode)
+        if cache is False:
+            self.cache = None
+        elif isinstance(cache, EvaluationCache):
+            self.cache = cache
+        else:
+            self.cache = EvaluationCache(cache)
+        self.device, self.precision, self.threads = device, precision, threads
+        self.measure_latency = measure_latency
+        self._data = None
+        self._sizes: dict[str, dict] = {}
+
+    @property
+    def data(self):
+        """The dataset's splits, loaded on first use."""
+        if self._data is None:
+            from .data import load_dataset
+
+            self._data = load_dataset(self.dataset, self.data_root)
+        return self._data
+
+    def _check_space(self, cell) -> None:
+        if _space_of(cell) != self.space:
+            raise ValueError(f"{cell} is an A_{_space_of(cell)} cell; this evaluator's space is "
+                             f"A_{self.space}")
+
+    def size(self, cell: SmallCell | LargeCell) -> dict:
+        self._check_space(cell)
+        if cell.key not in self._sizes:
+            from .child_net import network_size
+
+            self._sizes[cell.key] = network_size(cell)
+        return self._sizes[cell.key]
+
+    def check_metric(self, metric: str) -> None:
+        if metric == "latency_ms" and not self.measure_latency:
+            raise ValueError("a latency budget needs measure_latency=True on the live evaluator")
+
+    def evaluate(self, cell: SmallCell | LargeCell,
+                 rng: np.random.Generator | None = None) -> EvalResult:
+        self._check_space(cell)
+        if self.seed_mode == "mean":
+            seeds = self.train_seeds
+        else:
+            rng = rng if rng is not None else np.random.default_rng()
+            seeds = [self.train_seeds[int(rng.random() * len(self.train_seeds))]]
+        return mean_result([self.evaluate_seed(cell, s) for s in seeds])
+
+    def evaluate_seed(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult:
+        """One training seed's result: from the cache if stored, else trained and stored."""
+        if self.cache is not None:
+            cached = self.cache.get(self.space, self.dataset, self._protocol, cell.key, seed)
+            if cached is not None:
+                return cached
+        import torch
+
+        from .training import train_child
+
+        try:
+            result = train_child(cell, self.data, self._protocol, seed=seed, device=self.device,
+                                 precision=self.precision, threads=self.threads,
+                                 measure_latency=self.measure_latency)
+        except torch.cuda.OutOfMemoryError as err:
+            torch.cuda.empty_cache()
+            return failed_result(cell, self.size(cell), f"out_of_memory: {err}".splitlines()[0],
+                                 seed, self)
+        if self.cache is not None:
+            self.cache.put(self.space, self._protocol, result)
+        return result
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+        self._data = None
+
+
+def make_evaluator(
+    space: str,
+    evaluator,
+    dataset: str,
+    protocol,
+    table_path=None,
+    seed_mode: str = "mean",
+    fidelity: float = 1.0,
+    **live_keywords,
+) -> Evaluator:
+    """The evaluator an env's keywords name: ``"table"``, ``"live"`` or an :class:`Evaluator`.
+
+    ``live_keywords`` are the envs' live-only keywords (``data_root``, ``cache_path``,
+    ``train_seeds``, ``device``, ``threads``, ``measure_latency``); ``None`` means not given.
+    """
+    given = {k: v for k, v in live_keywords.items() if v is not None}
+    if isinstance(evaluator, Evaluator):
+        if evaluator.space != space:
+            raise ValueError(f"the evaluator's space is A_{evaluator.space}; this env searches A_{space}")
+        if given:
+            raise ValueError(f"{', '.join(sorted(given))} configure a live evaluator the env "
+                             "makes; set them on the Evaluator passed instead")
+        return evaluator
+    if evaluator == "live":
+        if table_path is not None:
+            raise ValueError("table_path names a reward table, which evaluator='live' does not "
+                             "use; pass evaluator='table' with it, or drop it")
+        if fidelity != 1.0:
+            raise ValueError("fidelity applies to reward tables; a live evaluator's cost is chosen "
+                             "by its protocol (e.g. protocol='cheap')")
+        if "cache_path" in given:
+            given["cache"] = given.pop("cache_path")
+        return LiveEvaluator(space, dataset, protocol, seed_mode=seed_mode, **given)
+    if evaluator != "table":
+        raise ValueError(f"evaluator={evaluator!r}; allowed: 'table', 'live' or an Evaluator")
+    if space != "small":
+        raise ValueError("reward tables exist for A_small only; A_large needs evaluator='live'")
+    if given:
+        raise ValueError(f"{', '.join(sorted(given))} apply to evaluator='live' only")
+    if table_path is None:
+        try:
+            table_path = shipped_table_path(dataset, protocol)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"{err} To train each cell live instead, pass evaluator='live' (results are "
+                "cached; see the README's live search section)."
+            ) from None
+    table = load_table(table_path)
+    _check_variant(table, dataset, protocol)
+    return TableEvaluator(table, seed_mode, fidelity)
+
+
+def _check_variant(table: RewardTable, dataset: str, protocol: str) -> None:
+    meta = table.meta or {}
+    recorded = {"dataset": meta.get("dataset"), "protocol": (meta.get("protocol") or {}).get("name")}
+    for key, asked in (("dataset", dataset), ("protocol", protocol)):
+        if recorded[key] is not None and recorded[key] != asked:
+            raise ValueError(
+                f"reward table {table.path} records {key}={recorded[key]!r} but the env "
+                f"was made with {key}={asked!r}; pass {key}={recorded[key]!r} or another table."
+            )

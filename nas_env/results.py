@@ -1,0 +1,57 @@
+"""The one result record every evaluation returns, whether it was looked up or trained.
+
+A reward table's lookup, a live training run and a cache hit all return an :class:`EvalResult`: a
+plain dict with the keys below (a ``TypedDict``, so it costs nothing at run time and goes straight
+into an env's ``info``). A searcher cannot tell a lookup from a training run except by ``source``
+and by cost, as in NATS-Bench, whose ``simulate_train_eval`` and training code share one shape.
+
+Keys
+----
+``arch`` (string form), ``arch_key`` (canonical key: equivalent cells share it), ``arch_index``
+(A_small's ``8 * op1 + op2``; ``None`` for A_large), ``seed`` (the training seed; ``None`` for a mean
+over seeds), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (percent),
+``val_curve`` (``[[epoch, validation_accuracy], ...]`` at every checkpoint), ``training_time``
+(seconds), ``trainable_parameters`` and ``cell_parameters`` and ``flops`` (of the paper-size child
+network, whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; NaN where
+not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed: ``"diverged"``,
+``"out_of_memory: ..."``, ``"worker_lost: ..."``), ``source`` (``"table"``, ``"training"`` or
+``"cache"``), ``dataset``, ``protocol`` (its name), ``fidelity`` (the fraction of the protocol's
+training the figures stand for: 1.0 unless a lower fidelity was asked of a table), ``device`` and
+``precision``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, TypedDict
+
+SOURCES = ("table", "training", "cache")
+
+
+class EvalResult(TypedDict):
+    """What one evaluation of one architecture gave; see the module docstring for each key."""
+
+    arch: str
+    arch_key: str
+    arch_index: Optional[int]
+    seed: Optional[int]
+    num_seeds: int
+    validation_accuracy: float
+    test_accuracy: float
+    val_curve: list
+    training_time: float
+    trainable_parameters: int
+    cell_parameters: int
+    flops: int
+    latency_ms: float
+    diverged: bool
+    failure: Optional[str]
+    source: str
+    dataset: str
+    protocol: str
+    fidelity: float
+    device: str
+    precision: str
+
+
+RESULT_KEYS: tuple[str, ...] = tuple(EvalResult.__annotations__)
+"""The keys of every :class:`EvalResult`, in order."""
