@@ -28,6 +28,7 @@ from filelock import FileLock
 from tqdm.auto import tqdm
 
 from .benchmark import TABLE_COLUMNS
+from .cache import EvaluationCache
 from .data import SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .spaces import SmallCell
 from .training import Protocol, get_protocol, resolve_device, train_child
@@ -53,12 +54,13 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def protocol_record(dataset: str, protocol: str | Protocol, device: str, precision: str) -> dict:
+def protocol_record(dataset: str, protocol: str | Protocol, device: str, precision: str,
+                    space: str = "small") -> dict:
     """Everything needed to reproduce a table's rows, for its JSON sidecar."""
     import torchvision
 
     return {
-        "space": "small",
+        "space": space,
         "dataset": dataset,
         "split_seed": SPLIT_SEED,
         "validation_fraction": VALIDATION_FRACTION,
@@ -163,4 +165,46 @@ def build_reward_table(
                 atomic_write_text(csv_path, table.to_csv(index=False))
     inner.close()
     outer.close()
+    return csv_path
+
+
+def export_cache_table(
+    cache: EvaluationCache,
+    dataset: str,
+    protocol: str,
+    out_dir: str | os.PathLike,
+    space: str = "small",
+) -> Path:
+    """Write the cache's results for (``space``, ``dataset``, ``protocol``) as a reward table.
+
+    The CSV has the shipped tables' columns (:data:`~nas_env.benchmark.TABLE_COLUMNS`, one row per
+    (cell, training seed); ``arch_index`` is empty for A_large) and a JSON sidecar recording the
+    protocol exactly as the cache stored it, plus where the rows came from. A complete A_small
+    export is a table :class:`~nas_env.benchmark.RewardTable` and the table envs serve. Written
+    atomically: an existing table is replaced only once the new one is whole.
+
+    :raises ValueError: if the cache holds no such rows, or rows of two protocols with this name.
+    :returns: the CSV's path, ``<out_dir>/<space>_<dataset>_<protocol>.csv``.
+    """
+    rows = list(cache.rows(space=space, dataset=dataset, protocol=protocol))
+    if not rows:
+        raise ValueError(f"{cache.path} holds no {space} results on {dataset} with protocol "
+                         f"{protocol!r}")
+    if len({row["protocol_hash"] for row in rows}) > 1:
+        raise ValueError(f"{cache.path} holds results of several different protocols named "
+                         f"{protocol!r}; a table records one protocol")
+    proto = Protocol.from_dict(rows[0]["protocol_record"])
+    results = [row["result"] for row in rows]
+    table = pd.DataFrame([
+        {**{k: r[k] for k in TABLE_COLUMNS if k != "val_curve"}, "val_curve": json.dumps(r["val_curve"])}
+        for r in results
+    ])[list(TABLE_COLUMNS)].sort_values(["seed", "arch"], kind="stable")
+    precision = table["precision"].mode().iloc[0]
+    record = protocol_record(dataset, proto, table["device"].mode().iloc[0], precision, space)
+    record["source"] = f"exported from the evaluation cache {cache.path}"
+    record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    out = Path(out_dir)
+    csv_path = out / f"{table_stem(space, dataset, proto.name)}.csv"
+    atomic_write_text(csv_path, table.to_csv(index=False))
+    atomic_write_text(csv_path.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     return csv_path

@@ -278,3 +278,20 @@ def test_import_and_make_stay_light():
         "assert 'torch' not in sys.modules, 'the env imported torch'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_a_lower_fidelity_reads_the_curve_and_charges_its_share(env_id, table):
+    cell = SmallCell("conv3x3", "max_pool2x2")
+    full, half = make(env_id), make(env_id, fidelity=0.5)
+    for env in (full, half):
+        env.reset(seed=0)
+    _, r_full, _, _, info_full = evaluate_cell(full, cell)
+    _, r_half, _, _, info_half = evaluate_cell(half, cell)
+    curve = dict(table.query(cell)["val_curve"])
+    assert r_half == curve[0.5] == info_half["validation_accuracy"] and info_half["fidelity"] == 0.5
+    assert r_full == curve[1.0] and info_full["fidelity"] == 1.0
+    assert info_half["training_time"] == pytest.approx(0.5 * info_full["training_time"])
+    assert info_half["test_accuracy"] == info_full["test_accuracy"]
+    with pytest.raises(ValueError, match="allowed: 0.25, 0.5, 0.75, 1"):
+        make(env_id, fidelity=0.3)

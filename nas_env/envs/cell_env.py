@@ -37,7 +37,9 @@ class NASCellEnv(CellSearchEnv):
     environment. An A_small cell applies two of eight operations in sequence, ``op2(op1(x))``; the
     child CNN stacks two such cells. Each step proposes one cell and is rewarded with the result of
     training its child network, looked up in a reward table that was trained beforehand
-    (``reward_tables/``), so a step costs microseconds instead of minutes of training.
+    (``reward_tables/``), so a step costs microseconds instead of minutes of training. With
+    `evaluator="live"` each step trains the child instead (for a dataset or protocol without a
+    shipped table), through the evaluation cache of `NASCell-large-v0`.
 
     ## Action Space
 
@@ -65,7 +67,12 @@ class NASCellEnv(CellSearchEnv):
       budget `n`, else the validation accuracy. By default the metric is the two cells' parameter
       count (`budget_scope="cells"`, `n = 150,000`); `budget_scope="network"` counts the whole
       network's parameters, and `budget_metric` names any other metric of the table (`"flops"`,
-      `"latency_ms"`, `"training_time"`) with `budget` in its units.
+      `"latency_ms"`, `"training_time"`) with `budget` in its units. Size budgets are checked from
+      the architecture first: an over-budget cell is not looked up or trained
+      (`info["source"] == "skipped"`, no training time charged).
+    - **Failure**: a cell whose training diverged (`info["failure"] == "diverged"`) or, live, ran
+      out of GPU memory gets `0.0` under r_val and `-100.0` under r_param, never better than the
+      budget penalty.
 
     The test accuracy is reported in `info`, never part of the reward.
 
@@ -82,13 +89,15 @@ class NASCellEnv(CellSearchEnv):
 
     ## Info
 
-    `step` returns the table's results for the cell: `arch` (string form), `arch_index`, `seed`
-    (`None` for a seed mean), `num_seeds`, `validation_accuracy`, `test_accuracy`,
-    `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `training_time`,
-    `diverged`, plus `budget_met` and `total_training_time`, the simulated cost: the summed
-    training time of every cell evaluated so far (also `env.unwrapped.total_training_time`). It
-    survives `reset()`; a seeded `reset(seed=...)` starts a new search and sets it to zero, as does
-    `env.unwrapped.reset_cost()`.
+    `step` returns the evaluation's record (`nas_env.results.EvalResult`, the same keys for a table
+    lookup and a training run): `arch` (string form), `arch_key`, `arch_index`, `seed` (`None`
+    for a seed mean), `num_seeds`, `validation_accuracy`, `test_accuracy`, `val_curve`,
+    `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
+    `failure`, `source` (`"table"`, `"training"`, `"cache"` or `"skipped"`), `dataset`,
+    `protocol`, `fidelity`, `device`, `precision`; plus `cached`, `budget_met` and
+    `total_training_time`, the simulated cost: the summed training time of every cell evaluated so
+    far (also `env.unwrapped.total_training_time`). It survives `reset()`; a seeded
+    `reset(seed=...)` starts a new search and sets it to zero, as does `env.unwrapped.reset_cost()`.
 
     ## Arguments
 
@@ -102,9 +111,15 @@ class NASCellEnv(CellSearchEnv):
     | `budget_metric` | **str**   | `None`    | any budget metric instead of a scope               |
     | `budget`        | **float** | `None`    | `n`: 150,000 for cell parameters, else required    |
     | `seed_mode`     | **str**   | `"mean"`  | `"mean"` over seeds or `"sample"` (one seed)       |
+    | `fidelity`      | **float** | `1.0`     | table only: the fraction of training to report (the |
+    |                 |           |           | curve's checkpoint, e.g. 0.25; charged that share)  |
+    | `evaluator`     | **str**   | `"table"` | `"table"`, `"live"` or an `Evaluator` instance      |
 
-    A missing or malformed table raises an error naming the file; an unknown keyword value a
-    `ValueError` naming the allowed ones.
+    With `evaluator="live"`, the keywords of `NASCell-large-v0` apply too: `train_seeds`,
+    `cache_path`, `data_root`, `device`, `threads`, `measure_latency`.
+
+    A missing, malformed or incomplete table raises an error naming the file (for a missing one,
+    also `evaluator="live"`); an unknown keyword value a `ValueError` naming the allowed ones.
 
     ```python
     >>> import gymnasium as gym

@@ -65,7 +65,8 @@ class NASCellSeqEnv(CellSearchEnv):
     ## Arguments
 
     The same keywords as `NASCell-small-v0`: `dataset`, `protocol`, `table_path`, `reward`,
-    `budget_scope`, `budget_metric`, `budget`, `seed_mode`.
+    `budget_scope`, `budget_metric`, `budget`, `seed_mode`, `fidelity`, `evaluator` and, live, its
+    keywords.
 
     ```python
     >>> import gymnasium as gym
