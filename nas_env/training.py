@@ -10,15 +10,16 @@ Protocols
 
 ``cheap``
     For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
-    128-unit classifier) trained for one epoch on 2,000 training images and validated on 2,000;
+    128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
+    one-cycle to lr 5e-3), validated and tested on 2,000 images each;
     see :data:`PROTOCOLS` and ``docs/fidelity.md`` for how it was chosen and how it ranks cells.
 
 A run returns an :class:`~nas_env.results.EvalResult` (see :func:`train_child`). Accuracies are
 percentages.
 
 Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast (with
-channels_last tensors on CPU); ``cheap`` runs in fp32, since on this project's CPU bf16 made the
-narrow proxy nets about ten times slower. ``precision="fp32"`` / ``"bf16"`` overrides the protocol.
+channels_last tensors on CPU); ``cheap`` runs in fp32: on a CPU without AVX-512, where PyTorch
+emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp32"`` / ``"bf16"`` overrides the protocol.
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ PROTOCOLS: dict[str, Protocol] = {
     "fast": Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
                      checkpoints_per_epoch=4),
     # Searching on a CPU; docs/fidelity.md gives the measurements behind every number.
-    "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=64,
-                      checkpoints_per_epoch=1, train_images=2_000, val_images=2_000,
+    "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=32,
+                      checkpoints_per_epoch=1, train_images=4_000, val_images=2_000,
                       test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
 }
 

@@ -81,3 +81,24 @@ def test_rows_in_the_table_agree_with_its_val_curve(rows):
         assert curve[-1][0] == pytest.approx(1.0)
         assert curve[-1][1] == pytest.approx(row["validation_accuracy"])
         assert np.all(np.diff([epoch for epoch, _ in curve]) > 0)
+
+
+def test_the_cheap_table_covers_every_cell_under_the_cheap_protocol():
+    """reward_tables/small_mnist_cheap.csv: the cheap protocol on all 64 cells, exported from the
+    evaluation cache by experiments/bench_fidelity.py, served by the table env."""
+    import gymnasium as gym
+
+    import nas_env  # noqa: F401
+    from nas_env.training import PROTOCOLS
+
+    table = RewardTable(table_path("mnist", "cheap"))
+    assert len(table.df) == 64 and set(table.num_seeds.tolist()) == {1}
+    assert Protocol.from_dict(table.meta["protocol"]) == PROTOCOLS["cheap"]
+    assert table.meta["dataset"] == "mnist" and table.meta["precision"] == "fp32"
+    for cell in (SmallCell("conv3x3", "max_pool2x2"), SmallCell("max_pool2x2", "max_pool2x2")):
+        result = table.query(cell)
+        assert {k: result[k] for k in ("trainable_parameters", "cell_parameters", "flops")} \
+            == network_size(cell)
+    env = gym.make("NASCell-small-v0", protocol="cheap")
+    env.reset(seed=0)
+    assert env.step([1, 5])[4]["protocol"] == "cheap"
