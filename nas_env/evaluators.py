@@ -49,32 +49,30 @@ def _space_of(cell: SmallCell | LargeCell) -> str:
     return "small" if isinstance(cell, SmallCell) else "large"
 
 
-def skipped_result(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator") -> EvalResult:
-    """The record of a cell that was not evaluated because its size is over the budget: its
-    sizes, NaN accuracies, no training time, ``source="skipped"``."""
+def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator", *,
+                 seed: int | None, failure: str | None, source: str) -> EvalResult:
+    """A record with the cell's sizes, NaN accuracies and no training time."""
     return EvalResult(
         arch=cell.to_string(), arch_key=cell.key,
         arch_index=cell.index if isinstance(cell, SmallCell) else None,
-        seed=None, num_seeds=0, validation_accuracy=math.nan, test_accuracy=math.nan,
-        val_curve=[], training_time=0.0, **{k: sizes[k] for k in SIZE_METRICS},
-        latency_ms=math.nan, diverged=False, failure=None, source="skipped",
-        dataset=evaluator.dataset, protocol=evaluator.protocol, fidelity=0.0,
-        device="", precision="",
+        seed=seed, num_seeds=0 if seed is None else 1, validation_accuracy=math.nan,
+        test_accuracy=math.nan, val_curve=[], training_time=0.0,
+        **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
+        failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
+        fidelity=0.0 if seed is None else 1.0, device="", precision="",
     )
+
+
+def skipped_result(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator") -> EvalResult:
+    """The record of a cell that was not evaluated because its size is over the budget: its
+    sizes, NaN accuracies, no training time, ``source="skipped"``."""
+    return _unevaluated(cell, sizes, evaluator, seed=None, failure=None, source="skipped")
 
 
 def failed_result(cell: SmallCell | LargeCell, sizes: dict, reason: str, seed: int,
                   evaluator: "Evaluator") -> EvalResult:
     """The record of an evaluation that could not finish (e.g. out of memory): ``failure=reason``."""
-    return EvalResult(
-        arch=cell.to_string(), arch_key=cell.key,
-        arch_index=cell.index if isinstance(cell, SmallCell) else None,
-        seed=seed, num_seeds=1, validation_accuracy=math.nan, test_accuracy=math.nan,
-        val_curve=[], training_time=0.0, **{k: sizes[k] for k in SIZE_METRICS},
-        latency_ms=math.nan, diverged=False, failure=reason, source="training",
-        dataset=evaluator.dataset, protocol=evaluator.protocol, fidelity=1.0,
-        device="", precision="",
-    )
+    return _unevaluated(cell, sizes, evaluator, seed=seed, failure=reason, source="training")
 
 
 def mean_result(results: Sequence[EvalResult]) -> EvalResult:
