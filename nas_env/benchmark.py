@@ -25,13 +25,17 @@ Name the cell as a :class:`~nas_env.spaces.SmallCell`, its string form, its inde
     table.query("|conv3x3~0|+|max_pool2x2~1|", seed_mode="sample", rng=0)   # one seed's row
     table.query([1, 5]) == table.query(13) == table.query(cell)
 
-A query returns a plain dict:
+A query returns a plain dict, the :class:`~nas_env.results.EvalResult` that a live training run
+returns too:
 
-``arch`` (string form), ``arch_index``, ``seed`` (the row's training seed; ``None`` for a mean),
-``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (percent), ``training_time``
-(seconds), ``trainable_parameters`` (whole network), ``cell_parameters`` (the two cells only),
-``flops`` (multiply-accumulates per image), ``latency_ms`` (CPU inference of one image; NaN where
-the builder did not measure it) and ``diverged``.
+``arch`` (string form), ``arch_key``, ``arch_index``, ``seed`` (the row's training seed; ``None``
+for a mean), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (percent),
+``val_curve`` (the validation accuracy at each checkpoint; for a mean, the mean curve),
+``training_time`` (seconds), ``trainable_parameters`` (whole network), ``cell_parameters`` (the two
+cells only), ``flops`` (multiply-accumulates per image), ``latency_ms`` (CPU inference of one
+image; NaN where the builder did not measure it), ``diverged`` and ``failure``, ``source``
+(``"table"``), the sidecar's ``dataset`` and ``protocol``, ``fidelity`` (1.0), and the row's
+``device`` and ``precision``.
 
 ``seed_mode="sample"`` picks one of the cell's training seeds uniformly with a numpy
 ``Generator`` (``rng``), as NAS benchmarks do to expose seed noise to the searcher.
@@ -342,7 +346,7 @@ def _read_curve(path: Path, text: Any) -> tuple[tuple[float, float], ...]:
                                f"[epoch, validation_accuracy] pairs ({e})") from None
 
 
-def _common_checkpoints(path: Path, curves: list) -> tuple[float, ...]:
+def _common_checkpoints(curves: list) -> tuple[float, ...]:
     """The epochs present in every curve of the table."""
     sets = [{epoch for epoch, _ in curve} for cell in curves for curve in cell]
     return tuple(sorted(set.intersection(*sets))) if sets else ()
@@ -405,12 +409,12 @@ class RewardTable:
         common = {"source": "table", "dataset": meta.get("dataset"),
                   "protocol": (meta.get("protocol") or {}).get("name"), "fidelity": 1.0}
         curves = [[_read_curve(self.path, text) for text in g["val_curve"]] for g in groups]
-        self.checkpoints: tuple[float, ...] = _common_checkpoints(self.path, curves)
+        self.checkpoints: tuple[float, ...] = _common_checkpoints(curves)
         """The epochs at which every row of the table recorded a validation accuracy."""
         cells = list(SmallCell.all())
         keys = METRICS + ("diverged",)
 
-        def record(i: int, seed, values: dict, curve: list, row=None) -> dict:
+        def record(i: int, seed, values: dict, curve: tuple, row=None) -> dict:
             where = groups[i].iloc[row if row is not None else 0]
             return {"arch": cells[i].to_string(), "arch_key": cells[i].key, "arch_index": i,
                     "seed": seed, "num_seeds": int(self.num_seeds[i]),

@@ -110,7 +110,7 @@ def build_reward_table(
     cells = list(SmallCell.all() if archs is None else archs)
     proto = get_protocol(protocol)
     dev = resolve_device(device)
-    precision = "bf16" if precision == "auto" else precision
+    precision = proto.precision if precision == "auto" else precision
     out = Path(out_dir)
     stem = table_stem("small", dataset, proto.name)
     csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"

@@ -19,7 +19,8 @@ percentages.
 
 Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast (with
 channels_last tensors on CPU); ``cheap`` runs in fp32: on a CPU without AVX-512, where PyTorch
-emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp32"`` / ``"bf16"`` overrides the protocol.
+emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp32"`` or
+``"bf16"`` overrides the protocol's choice.
 """
 
 from __future__ import annotations
