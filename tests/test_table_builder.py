@@ -73,7 +73,7 @@ def test_builder_trains_a_real_cell_end_to_end(tmp_path, synthetic_data_root):
     from nas_env.training import Protocol
 
     tiny = Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
-                    checkpoints_per_epoch=1)
+                    checkpoints_per_epoch=1, filters=(8, 16), fc_units=64)
     path = build_reward_table("mnist", tiny, CELLS[:1], out_dir=tmp_path,
                               data_root=synthetic_data_root, device="cpu", progress=False)
     row = pd.read_csv(path).iloc[0]
