@@ -1,6 +1,7 @@
 """How cheap, and how faithful, is a search protocol? Two measurements, printed.
 
-``--small``: train all 64 A_small cells under ``--protocol`` through the live evaluator (results
+``--small``: train all 64 A_small cells under ``--protocol`` (with each of ``--train-seeds``,
+averaged) through the live evaluator (results
 go to the evaluation cache, so a rerun costs lookups), export them as the reward table
 ``reward_tables/small_<dataset>_<protocol>.csv``, and rank them against the shipped ``fast`` table:
 Spearman over all 64 cells and Kendall's tau over the fast table's top 16, beside the same figures
@@ -29,6 +30,8 @@ from nas_env.evaluators import LiveEvaluator
 from nas_env.spaces import LargeCell, SmallCell
 from nas_env.table_builder import export_cache_table
 
+from build_reward_table import parse_int_list  # noqa: E402  ("0,1", "0-3")
+
 
 def rank_agreement(values: np.ndarray, reference: RewardTable, top: int = 16) -> dict:
     """Spearman over all cells and Kendall's tau over the reference's ``top`` cells."""
@@ -40,7 +43,8 @@ def rank_agreement(values: np.ndarray, reference: RewardTable, top: int = 16) ->
 
 def small(args: argparse.Namespace) -> dict:
     evaluator = LiveEvaluator("small", args.dataset, args.protocol, data_root=args.data_root,
-                              cache=args.cache_path, threads=args.threads)
+                              cache=args.cache_path, threads=args.threads,
+                              train_seeds=args.train_seeds)
     seconds, values = [], []
     for cell in SmallCell.all():
         start = time.perf_counter()
@@ -99,6 +103,8 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="rank all 64 A_small cells against the fast table")
     parser.add_argument("--large", type=int, default=0, help="time this many random 5-block A_large cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random A_large cells (default: 0)")
+    parser.add_argument("--train-seeds", type=parse_int_list, default=[0],
+                        help="--small: training seeds per cell, averaged, like 0 or 0,1 (default: 0)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
     parser.add_argument("--cache-path", default=None, help="evaluation cache for --small (default: the user cache)")
