@@ -34,8 +34,9 @@ CELL = LargeCell([(0, 0, "conv3x3", "max_pool2x2"), (1, 0, "identity", "sep_conv
 @pytest.fixture
 def make_large(synthetic_data_root, tmp_path):
     def make(**kwargs) -> gym.Env:
+        # One thread: tiny nets gain nothing from more, and lose much when the cores are shared.
         kwargs = {"blocks": 2, "protocol": TINY, "data_root": synthetic_data_root,
-                  "cache_path": tmp_path / "cache.sqlite", **kwargs}
+                  "cache_path": tmp_path / "cache.sqlite", "threads": 1, **kwargs}
         return gym.make("NASCell-large-v0", **kwargs)
     return make
 
@@ -143,7 +144,8 @@ def test_the_dataset_is_loaded_once(synthetic_data_root, monkeypatch):
     calls = []
     real = nas_env.data.load_dataset
     monkeypatch.setattr(nas_env.data, "load_dataset", lambda *a, **k: calls.append(a) or real(*a, **k))
-    evaluator = LiveEvaluator("large", "mnist", TINY, data_root=synthetic_data_root, cache=False)
+    evaluator = LiveEvaluator("large", "mnist", TINY, data_root=synthetic_data_root, cache=False,
+                              threads=1)
     assert calls == []  # lazily: not at construction
     for ops in (("conv3x3", "identity"), ("identity", "max_pool2x2")):
         evaluator.evaluate(LargeCell([(0, 0, *ops)]))
@@ -186,7 +188,12 @@ def ppo_search(env: gym.Env, iterations: int) -> ArchRecorder:
 
     model = make_ppo(env, seed=0, n_steps=4, batch_size=4)
     recorder = ArchRecorder()
-    model.learn(total_timesteps=4 * iterations, callback=recorder)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a 4-sample update gains nothing from more threads
+    try:
+        model.learn(total_timesteps=4 * iterations, callback=recorder)
+    finally:
+        torch.set_num_threads(threads)
     return recorder
 
 

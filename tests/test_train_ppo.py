@@ -77,7 +77,8 @@ def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root):
     without a known optimum, and say how many samples the cache answered."""
     tiny = {"name": "tiny", "epochs": 1, "lr": 0.01, "schedule": "onecycle", "batch_size": 64,
             "checkpoints_per_epoch": 1, "filters": [4, 8], "fc_units": 16, "precision": "fp32"}
-    env_kwargs = {"blocks": 1, "protocol": tiny, "data_root": str(synthetic_data_root)}
+    env_kwargs = {"blocks": 1, "protocol": tiny, "data_root": str(synthetic_data_root),
+                  "threads": 1}
     stdout = run_script("experiments/train_ppo.py", "--env-id", "NASCell-large-v0",
                         "--iterations", "2", "--archs-per-iter", "6", "--out-dir", str(tmp_path),
                         "--cache-path", str(tmp_path / "cache.sqlite"), "--no-progress",
