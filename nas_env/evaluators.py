@@ -199,8 +199,8 @@ class LiveEvaluator(Evaluator):
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``.
     :param threads: torch CPU threads while training (restored after); ``None``: unchanged.
-    :param measure_latency: time CPU inference of every trained cell (about a second for a large
-        cell); off by default, then ``latency_ms`` is NaN.
+    :param measure_latency: time CPU inference of every trained cell on a fresh paper-size net
+        (35 single-image forward passes); off by default, then ``latency_ms`` is NaN.
 
     A run that diverges is a finished result (``diverged=True``, ``failure="diverged"``) and is
     cached like any other; one that runs out of GPU memory returns ``failure="out_of_memory: ..."``
