@@ -7,6 +7,13 @@ With no arguments: the paper's first experiment, PPO on ``NASCell-small-v0`` wit
     python experiments/train_ppo.py --reward param                 # experiment 2: small, r_param
     python experiments/train_ppo.py --seeds 0-9 --iterations 100   # ten seeds, in parallel
     python experiments/train_ppo.py --env-id NASCell-large-v0 --iterations 2   # A_large, live
+    python experiments/train_ppo.py --env-id NASCell-large-v0 --backend process --workers 2
+
+A live search (``NASCell-large-v0``, or ``--evaluator live``) steps one
+:class:`~nas_env.vec_env.NASBatchVecEnv` of ``--archs-per-iter`` envs, so each PPO iteration's
+cells are evaluated as one batch: cached cells cost a lookup, a cell sampled twice is trained
+once, and ``--backend process|ray`` trains the rest in parallel (``--ray-address`` joins a
+cluster; the controller and the cache stay here).
 
 Each run writes ``runs/{env}__{exp}__{seed}__{time}/``: TensorBoard events (``charts/...`` per
 iteration, SB3's ``train/...`` losses, the hyperparameters as a text table), ``iterations.csv``,
@@ -59,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live: dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
     g.add_argument("--env-kwargs", default="{}",
                    help='more env keywords as JSON, e.g. \'{"table_path": "t.csv", "seed_mode": "sample"}\'')
+    g = p.add_argument_group("live evaluation (NASCell-large-v0, --evaluator live)")
+    g.add_argument("--backend", default=None, choices=["inline", "process", "ray"],
+                   help="who trains a batch: here one at a time, a process pool, or Ray (default: inline)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="children trained at once: processes, or the CPUs of a local Ray (default: 2; "
+                        "Ray: all CPUs)")
+    g.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join, e.g. auto or ray://head:10001 (default: $RAY_ADDRESS, "
+                        "else a local Ray)")
+    g.add_argument("--cpus-per-child", type=float, default=1.0,
+                   help="Ray: CPUs per child (also its torch threads) (default: %(default)s)")
+    g.add_argument("--gpus-per-child", type=float, default=0.0,
+                   help="Ray: GPUs per child; 0.25 puts four children on one GPU (default: %(default)s)")
     g.add_argument("--reward-transform", default="none", choices=["none", "penalty-to-floor"],
                    help="none: train on the paper's reward; penalty-to-floor: train on -100 replaced by "
                         "the table's worst feasible reward minus 1 (logged curves keep the paper's scale)")
@@ -86,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lstm-hidden-size", type=int, default=100, help="LSTM units (paper: 100)")
     g = p.add_argument_group("run")
     g.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-9 or 0,3 (default: %(default)s)")
-    g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="parallel processes for several seeds (default: the CPU count)")
+    g.add_argument("--seed-workers", type=int, default=os.cpu_count() or 1,
+                   help="parallel processes for several seeds of a table search (default: the CPU count)")
     g.add_argument("--exp-name", default=None, help="run name part (default: ppo_<reward>)")
     g.add_argument("--out-dir", default="runs", help="folder of the runs (default: %(default)s)")
     g.add_argument("--device", default="cpu", help="torch device for the policy (default: %(default)s)")
@@ -95,7 +115,45 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_env(args: argparse.Namespace) -> gym.Env:
+def is_live(args: argparse.Namespace) -> bool:
+    """Whether the run trains children (a batch env) rather than looking results up."""
+    kwargs = json.loads(args.env_kwargs)
+    return args.env_id.startswith("NASCell-large") or "live" in (args.evaluator,
+                                                                 kwargs.get("evaluator"))
+
+
+def make_backend(args: argparse.Namespace):
+    """The backend the flags name (``None``: the env's default, inline)."""
+    if args.backend == "ray":
+        from nas_env.parallel import RayBackend
+
+        return RayBackend(args.workers, num_cpus=args.cpus_per_child,
+                          num_gpus=args.gpus_per_child, address=args.ray_address)
+    return args.backend
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse flag combinations that cannot work, before anything is built."""
+    ray_flags = args.ray_address is not None or args.gpus_per_child or args.cpus_per_child != 1.0
+    if ray_flags and args.backend != "ray":
+        raise SystemExit("--ray-address, --cpus-per-child and --gpus-per-child need --backend ray")
+    if not is_live(args) and (args.backend is not None or args.workers is not None):
+        raise SystemExit(f"--backend and --workers apply to live searches; {args.env_id} looks "
+                         "results up in its reward table (add --evaluator live to train instead)")
+    if is_live(args) and args.reward_transform != "none":
+        raise SystemExit("--reward-transform needs a reward table (it uses the worst feasible "
+                         "reward); a live search has none")
+    if args.backend == "ray":
+        from nas_env.parallel import import_ray
+
+        try:
+            import_ray()
+        except ImportError as err:
+            raise SystemExit(str(err)) from None
+
+
+def make_env(args: argparse.Namespace):
+    """The env of a table search, or the :class:`NASBatchVecEnv` of a live one."""
     kwargs = json.loads(args.env_kwargs)
     kwargs["reward"] = args.reward
     for key in ("protocol", "dataset", "blocks", "evaluator", "cache_path", "data_root"):
@@ -105,6 +163,11 @@ def make_env(args: argparse.Namespace) -> gym.Env:
         kwargs["budget"] = args.budget
     if args.budget_scope is not None:
         kwargs["budget_scope"] = args.budget_scope
+    if is_live(args):
+        from nas_env.vec_env import NASBatchVecEnv
+
+        return NASBatchVecEnv(args.env_id, n_envs=args.archs_per_iter, backend=make_backend(args),
+                              workers=None if args.backend == "ray" else args.workers, **kwargs)
     env = gym.make(args.env_id, **kwargs)
     if args.reward_transform == "penalty-to-floor":
         from agents.reward_transforms import PenaltyToFloor
@@ -113,10 +176,15 @@ def make_env(args: argparse.Namespace) -> gym.Env:
     return env
 
 
-def table_optimum(env: gym.Env) -> tuple[list[int] | None, float | None]:
+def base_env(env):
+    """The unwrapped cell-search env of a gym env or of a :class:`NASBatchVecEnv`."""
+    return env.bases[0] if hasattr(env, "bases") else env.unwrapped
+
+
+def table_optimum(env) -> tuple[list[int] | None, float | None]:
     """The best action and its reward under the env's own reward, where the evaluator knows it
     (a reward table); ``(None, None)`` for a live search, whose optimum is unknown."""
-    base = env.unwrapped
+    base = base_env(env)
     best = base.evaluator.best(base.reward_fn)
     if best is None:
         return None, None
@@ -134,9 +202,12 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     from nas_env.table_builder import atomic_write_text
 
     env = make_env(args)
+    base = base_env(env)
     optimum_action, optimum_reward = table_optimum(env)
+    batched = hasattr(env, "bases")  # one step of the batch env is one iteration
     hyper = dict(
-        n_steps=args.archs_per_iter, batch_size=args.batch_size or args.archs_per_iter,
+        n_steps=1 if batched else args.archs_per_iter,
+        batch_size=args.batch_size or args.archs_per_iter,
         learning_rate=args.learning_rate, n_epochs=args.n_epochs, clip_range=args.clip_range,
         ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm,
         target_kl=args.target_kl or None,
@@ -160,19 +231,21 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     model.save(run_dir / "model.zip")
 
     greedy, _ = model.predict(model.env.reset(), deterministic=True)
-    greedy_arch = env.unwrapped.decode(greedy[0]).to_string() \
-        if hasattr(env.unwrapped, "decode") else None
-    optimum_arch = env.unwrapped.evaluator.best(env.unwrapped.reward_fn)["arch"] \
+    greedy_arch = base.decode(greedy[0]).to_string() if hasattr(base, "decode") else None
+    optimum_arch = base.evaluator.best(base.reward_fn)["arch"] \
         if optimum_action is not None else None
-    live = env.unwrapped.table is None
+    live = base.table is None
     summary = {**callback.summary(), "greedy_arch": greedy_arch, "optimum_arch": optimum_arch,
                "greedy_is_optimum": (greedy_arch == optimum_arch) if optimum_arch else None,
                "seed": seed, "env_id": args.env_id, "reward": args.reward,
                "wall_seconds": wall, "simulated_training_seconds": getattr(
-                   env.unwrapped, "total_training_time", None),
+                   env, "total_training_time", getattr(base, "total_training_time", None)),
                "run_dir": str(run_dir), "hyperparameters": table}
     if not live:  # a table has no cache: every lookup is free
         summary["cache_hits"] = None
+    if batched:
+        summary["backend"] = base.evaluator.backend.name
+    env.close()
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
     from plot_rewards import plot_runs
 
@@ -214,15 +287,18 @@ def describe(summary: dict) -> str:
 
 def main() -> None:
     args = build_parser().parse_args()
+    check_args(args)
     seeds = parse_seeds(args.seeds)
     exp = args.exp_name or f"ppo_{args.reward}"
     stamp = int(time.time())
     jobs = [(args, seed, Path(args.out_dir) / f"{args.env_id}__{exp}__{seed}__{stamp}") for seed in seeds]
 
-    if len(jobs) == 1:
-        summaries = [run_one(args, seeds[0], jobs[0][2], progress=not args.no_progress)]
+    if len(jobs) == 1 or args.backend in ("process", "ray"):
+        # A backend's workers are the parallelism; pool workers could not start their own.
+        summaries = [run_one(args, seed, run_dir, progress=not args.no_progress and len(jobs) == 1)
+                     for _, seed, run_dir in jobs]
     else:
-        workers = max(1, min(args.workers, len(jobs)))
+        workers = max(1, min(args.seed_workers, len(jobs)))
         with mp.get_context("spawn").Pool(workers) as pool:
             summaries = pool.map(_worker, jobs)
     for s in summaries:

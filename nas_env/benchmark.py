@@ -76,6 +76,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from .results import NOT_TRAINED
 from .spaces import NUM_OPS, InvalidArchitectureError, SmallCell
 
 TABLE_COLUMNS = (
@@ -420,7 +421,8 @@ class RewardTable:
                     "seed": seed, "num_seeds": int(self.num_seeds[i]),
                     **{k: _python(values[k]) for k in keys}, "val_curve": curve,
                     "failure": "diverged" if values["diverged"] else None, **common,
-                    "device": str(where["device"]), "precision": str(where["precision"])}
+                    "device": str(where["device"]), "precision": str(where["precision"]),
+                    **NOT_TRAINED}
 
         self._mean_records = [
             record(i, None, {k: self.mean[k][i] for k in keys}, _mean_curve(curves[i], self.checkpoints))

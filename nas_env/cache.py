@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .data import user_cache_dir
-from .results import EvalResult
+from .results import NOT_TRAINED, EvalResult
 from .training import Protocol
 
 SCHEMA = """
@@ -102,7 +102,7 @@ class EvaluationCache:
         ).fetchone()
         if row is None:
             return None
-        result = json.loads(row[0])
+        result = {**NOT_TRAINED, **json.loads(row[0])}
         result["source"] = "cache"
         return result
 

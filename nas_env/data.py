@@ -91,6 +91,22 @@ def _load_raw(dataset: str, root: Path, train: bool):
     return ds.data, ds.targets
 
 
+def _exact_mean_std(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and (unbiased) standard deviation of ``images / 255`` from exact integer sums.
+
+    A float reduction's result depends on how many threads split it, so a worker process with
+    one thread would normalise the data differently, in the last bits, from a driver with two,
+    and the same cell would train to different numbers. Integer sums are the same either way.
+    """
+    counts = torch.bincount(images.reshape(-1).to(torch.int64), minlength=256).tolist()
+    n = sum(counts)
+    s1 = sum(k * c for k, c in enumerate(counts))
+    s2 = sum(k * k * c for k, c in enumerate(counts))
+    mean = s1 / (255.0 * n)
+    var = (s2 * n - s1 * s1) / (n * (n - 1)) / 255.0**2
+    return mean, var**0.5
+
+
 def load_dataset(
     dataset: str = "mnist",
     root: str | os.PathLike | None = None,
@@ -112,7 +128,7 @@ def load_dataset(
         return x.float().div_(255.0).unsqueeze(1)
 
     train_x = scale(images[train_idx])
-    mean, std = train_x.mean(), train_x.std()
+    mean, std = _exact_mean_std(images[train_idx])
 
     def norm(x: torch.Tensor) -> torch.Tensor:
         return ((x - mean) / std).contiguous()

@@ -37,12 +37,15 @@ from .benchmark import (
     load_table,
     table_path as shipped_table_path,
 )
-from .results import EvalResult
+from .results import NOT_TRAINED, EvalResult
 from .spaces import LargeCell, SmallCell
 
 SIZE_METRICS = ("trainable_parameters", "cell_parameters", "flops")
 """The results an architecture determines before any training (the paper-size network's)."""
 SPACES = ("small", "large")
+LIVE_KEYWORDS = ("data_root", "cache_path", "train_seeds", "device", "threads", "measure_latency",
+                 "backend", "workers")
+"""The env keywords that configure the live evaluator an env makes (``None``: not given)."""
 
 
 def _space_of(cell: SmallCell | LargeCell) -> str:
@@ -59,7 +62,7 @@ def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator
         test_accuracy=math.nan, val_curve=[], training_time=0.0,
         **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
         failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
-        fidelity=0.0 if seed is None else 1.0, device="", precision="",
+        fidelity=0.0 if seed is None else 1.0, device="", precision="", **NOT_TRAINED,
     )
 
 
@@ -119,6 +122,14 @@ class Evaluator(ABC):
     def size(self, cell: SmallCell | LargeCell) -> dict:
         """``trainable_parameters``, ``cell_parameters`` and ``flops`` of ``cell``, without
         evaluating it."""
+
+    def evaluate_batch(self, cells: Sequence[SmallCell | LargeCell],
+                       rngs: Sequence[np.random.Generator | None] | None = None) -> list[EvalResult]:
+        """The results of ``cells``, in order; ``rngs[i]`` is ``evaluate``'s ``rng`` for cell
+        ``i``. This implementation evaluates one after another; a live evaluator trains the
+        batch's distinct uncached cells through its backend."""
+        rngs = list(rngs) if rngs is not None else [None] * len(cells)
+        return [self.evaluate(cell, rng) for cell, rng in zip(cells, rngs)]
 
     def best(self, reward) -> dict | None:
         """The best cell under ``reward`` (a :class:`~nas_env.benchmark.Reward`) where the evaluator
@@ -198,13 +209,24 @@ class LiveEvaluator(Evaluator):
         default file under the user cache directory, or ``False`` for no cache.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``.
-    :param threads: torch CPU threads while training (restored after); ``None``: unchanged.
+    :param threads: torch CPU threads while training (restored after); ``None``: unchanged
+        (inline), one per worker (``process``), the task's ``num_cpus`` (``ray``).
     :param measure_latency: time CPU inference of every trained cell on a fresh paper-size net
         (35 single-image forward passes); off by default, then ``latency_ms`` is NaN.
+    :param backend: who trains a batch: ``"inline"`` (one at a time, here), ``"process"`` (a pool
+        on this machine), ``"ray"`` or an :class:`~nas_env.parallel.EvalBackend`
+        (see :mod:`nas_env.parallel`).
+    :param workers: jobs at once for ``"process"`` (default 2) and ``"ray"`` (CPUs of a local Ray).
+
+    :meth:`evaluate_batch` answers what the cache holds, trains each distinct remaining (cell,
+    seed) once however often the batch repeats it, stores each result the moment it finishes,
+    and returns the results in the batch's order. A repeat within the batch is reported with
+    ``source="cache"``, like a repeat across batches.
 
     A run that diverges is a finished result (``diverged=True``, ``failure="diverged"``) and is
-    cached like any other; one that runs out of GPU memory returns ``failure="out_of_memory: ..."``
-    and is not cached, since a later run with more memory may finish it.
+    cached like any other; one that runs out of GPU memory (``failure="out_of_memory: ..."``) or
+    whose worker died too often (``"worker_lost: ..."``) is not cached, since a later run may
+    finish it.
     """
 
     def __init__(
@@ -220,9 +242,12 @@ class LiveEvaluator(Evaluator):
         precision: str = "auto",
         threads: int | None = None,
         measure_latency: bool = False,
+        backend="inline",
+        workers: int | None = None,
     ) -> None:
         from .cache import EvaluationCache
         from .data import DATASETS
+        from .parallel import TrainingSpec, make_backend
         from .training import get_protocol
 
         if space not in SPACES:
@@ -238,6 +263,7 @@ class LiveEvaluator(Evaluator):
         if not self.train_seeds:
             raise ValueError("train_seeds is empty; give at least one training seed")
         self.seed_mode = check_seed_mode(seed_mode)
+        self.backend = make_backend(backend, workers)
         if cache is False:
             self.cache = None
         elif isinstance(cache, EvaluationCache):
@@ -248,6 +274,10 @@ class LiveEvaluator(Evaluator):
         self.measure_latency = measure_latency
         self._data = None
         self._sizes: dict[str, dict] = {}
+        self.backend.bind(
+            TrainingSpec(dataset, None if data_root is None else str(data_root),
+                         self._protocol.as_dict(), device, precision, threads, measure_latency),
+            lambda: self.data)
 
     @property
     def data(self):
@@ -277,37 +307,69 @@ class LiveEvaluator(Evaluator):
 
     def evaluate(self, cell: SmallCell | LargeCell,
                  rng: np.random.Generator | None = None) -> EvalResult:
-        self._check_space(cell)
+        return self.evaluate_batch([cell], [rng])[0]
+
+    def _seeds(self, rng: np.random.Generator | None) -> list[int]:
         if self.seed_mode == "mean":
-            seeds = self.train_seeds
-        else:
-            rng = rng if rng is not None else np.random.default_rng()
-            seeds = [self.train_seeds[int(rng.random() * len(self.train_seeds))]]
-        return mean_result([self.evaluate_seed(cell, s) for s in seeds])
+            return self.train_seeds
+        rng = rng if rng is not None else np.random.default_rng()
+        return [self.train_seeds[int(rng.random() * len(self.train_seeds))]]
 
-    def evaluate_seed(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult:
-        """One training seed's result: from the cache if stored, else trained and stored."""
-        if self.cache is not None:
-            cached = self.cache.get(self.space, self.dataset, self._protocol, cell.key, seed)
+    def evaluate_batch(self, cells: Sequence[SmallCell | LargeCell],
+                       rngs: Sequence[np.random.Generator | None] | None = None) -> list[EvalResult]:
+        for cell in cells:
+            self._check_space(cell)
+        rngs = list(rngs) if rngs is not None else [None] * len(cells)
+        wanted = [(cell, self._seeds(rng)) for cell, rng in zip(cells, rngs)]
+        results = self._results([(cell, s) for cell, seeds in wanted for s in seeds])
+        served: set[tuple[str, int]] = set()
+        batch = []
+        for cell, seeds in wanted:
+            per_seed = []
+            for seed in seeds:
+                result = dict(results[(cell.key, seed)], arch=cell.to_string())
+                if (cell.key, seed) in served and result["source"] == "training":
+                    result["source"] = "cache"  # trained once for this batch, served twice
+                served.add((cell.key, seed))
+                per_seed.append(result)
+            batch.append(mean_result(per_seed))
+        return batch
+
+    def _results(self, pairs: list) -> dict[tuple[str, int], EvalResult]:
+        """The result of every distinct (cell, seed) in ``pairs``: cached, else trained by the
+        backend and stored in the cache as each finishes."""
+        from .parallel import Job
+
+        distinct: dict[tuple[str, int], tuple] = {}
+        for cell, seed in pairs:
+            distinct.setdefault((cell.key, seed), (cell, seed))
+        results: dict[tuple[str, int], EvalResult] = {}
+        jobs, keys = [], []
+        for key, (cell, seed) in distinct.items():
+            cached = self.cache.get(self.space, self.dataset, self._protocol, cell.key, seed) \
+                if self.cache is not None else None
             if cached is not None:
-                return cached
-        import torch
-
-        from .training import train_child
-
-        try:
-            result = train_child(cell, self.data, self._protocol, seed=seed, device=self.device,
-                                 precision=self.precision, threads=self.threads,
-                                 measure_latency=self.measure_latency)
-        except torch.cuda.OutOfMemoryError as err:
-            torch.cuda.empty_cache()
-            return failed_result(cell, self.size(cell), f"out_of_memory: {err}".splitlines()[0],
-                                 seed, self)
-        if self.cache is not None:
-            self.cache.put(self.space, self._protocol, result)
-        return result
+                results[key] = cached
+            else:
+                jobs.append(Job(cell, seed))
+                keys.append(key)
+        if jobs:
+            outcomes = self.backend.run(jobs)
+            try:
+                for i, outcome in outcomes:
+                    job = jobs[i]
+                    if isinstance(outcome, str):
+                        outcome = failed_result(job.cell, self.size(job.cell), outcome, job.seed,
+                                                self)
+                    elif self.cache is not None:
+                        self.cache.put(self.space, self._protocol, outcome)
+                    results[keys[i]] = outcome
+            finally:
+                outcomes.close()  # on an interrupt: cancel what did not finish
+        return results
 
     def close(self) -> None:
+        self.backend.close()
         if self.cache is not None:
             self.cache.close()
         self._data = None
@@ -325,8 +387,8 @@ def make_evaluator(
 ) -> Evaluator:
     """The evaluator an env's keywords name: ``"table"``, ``"live"`` or an :class:`Evaluator`.
 
-    ``live_keywords`` are the envs' live-only keywords (``data_root``, ``cache_path``,
-    ``train_seeds``, ``device``, ``threads``, ``measure_latency``); ``None`` means not given.
+    ``live_keywords`` are the envs' live-only keywords (:data:`LIVE_KEYWORDS`); ``None`` means
+    not given.
     """
     given = {k: v for k, v in live_keywords.items() if v is not None}
     if isinstance(evaluator, Evaluator):

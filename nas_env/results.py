@@ -17,7 +17,9 @@ not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed
 ``"out_of_memory: ..."``, ``"worker_lost: ..."``), ``source`` (``"table"``, ``"training"`` or
 ``"cache"``), ``dataset``, ``protocol`` (its name), ``fidelity`` (the fraction of the protocol's
 training the figures stand for: 1.0 unless a lower fidelity was asked of a table), ``device`` and
-``precision``.
+``precision``; ``worker`` (``host:pid`` of the process that trained it; ``None`` for a table row or
+a cell that was not trained), ``wait_seconds`` (from its batch's dispatch to the start of its
+training) and ``run_seconds`` (its time in the worker; both 0 where nothing was trained).
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ class EvalResult(TypedDict):
     fidelity: float
     device: str
     precision: str
+    worker: Optional[str]
+    wait_seconds: float
+    run_seconds: float
 
 
 RESULT_KEYS: tuple[str, ...] = tuple(EvalResult.__annotations__)
 """The keys of every :class:`EvalResult`, in order."""
+
+NOT_TRAINED = {"worker": None, "wait_seconds": 0.0, "run_seconds": 0.0}
+"""The worker keys of a record no worker produced (a table row, a skipped cell, a result cached
+before these keys existed)."""

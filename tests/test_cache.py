@@ -26,7 +26,8 @@ def fake_result(cell: LargeCell, seed: int = 0, accuracy: float = 90.0) -> dict:
             "val_curve": [[1.0, accuracy]], "training_time": 12.5, "trainable_parameters": 10,
             "cell_parameters": 5, "flops": 20, "latency_ms": float("nan"), "diverged": False,
             "failure": None, "source": "training", "dataset": "mnist", "protocol": "cheap",
-            "fidelity": 1.0, "device": "cpu", "precision": "fp32"}
+            "fidelity": 1.0, "device": "cpu", "precision": "fp32", "worker": "host:123",
+            "wait_seconds": 0.5, "run_seconds": 13.0}
 
 
 def cell_number(i: int) -> LargeCell:
@@ -42,6 +43,16 @@ def test_a_stored_result_comes_back_marked_as_cached(tmp_path):
     got = cache.get("large", "mnist", CHEAP, cell.key, 0)
     assert got == {**fake_result(cell), "source": "cache", "latency_ms": got["latency_ms"]}
     assert got["latency_ms"] != got["latency_ms"]  # NaN survives the round trip
+
+
+def test_a_row_stored_before_the_worker_keys_reads_as_not_trained_by_a_worker(tmp_path):
+    cache = EvaluationCache(tmp_path / "c.sqlite")
+    cell = cell_number(4)
+    old = {k: v for k, v in fake_result(cell).items()
+           if k not in ("worker", "wait_seconds", "run_seconds")}
+    cache.put("large", CHEAP, old)
+    got = cache.get("large", "mnist", CHEAP, cell.key, 0)
+    assert (got["worker"], got["wait_seconds"], got["run_seconds"]) == (None, 0.0, 0.0)
 
 
 def test_the_key_is_canonical_and_includes_seed_dataset_and_protocol(tmp_path):

@@ -34,8 +34,10 @@ class CellSearchEnv(gym.Env):
     :param seed_mode: ``"mean"`` over the training seeds or ``"sample"`` (one seed, drawn from
         ``self.np_random``).
     :param fidelity: ``"table"`` only: the fraction of the protocol's training to report.
-    :param data_root, cache_path, train_seeds, device, threads, measure_latency: ``"live"`` only;
-        see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``).
+    :param data_root, cache_path, train_seeds, device, threads, measure_latency, backend, workers:
+        ``"live"`` only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its
+        ``cache``). ``backend`` pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands
+        a whole batch of actions to one evaluator.
     :param render_mode: accepted for Gymnasium's API; these envs render nothing, so only ``None``.
     """
 
@@ -60,6 +62,8 @@ class CellSearchEnv(gym.Env):
         device: str | None = None,
         threads: int | None = None,
         measure_latency: bool | None = None,
+        backend=None,
+        workers: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -69,7 +73,7 @@ class CellSearchEnv(gym.Env):
         self.evaluator = make_evaluator(
             space, evaluator, dataset, protocol, table_path, seed_mode, fidelity,
             data_root=data_root, cache_path=cache_path, train_seeds=train_seeds, device=device,
-            threads=threads, measure_latency=measure_latency)
+            threads=threads, measure_latency=measure_latency, backend=backend, workers=workers)
         self.evaluator.check_metric(self.reward_fn.budget_metric)
         self.failure_reward = FAILURE_REWARDS[self.reward_fn.kind]
         self._precheck = self.reward_fn.kind == "param" and self.reward_fn.budget_metric in SIZE_METRICS
@@ -95,11 +99,15 @@ class CellSearchEnv(gym.Env):
     def evaluate(self, cell: SmallCell | LargeCell) -> tuple[float, dict[str, Any]]:
         """Evaluate ``cell`` (unless its size is over an r_param budget: then it costs nothing),
         charge its training time, return (reward, info)."""
+        return evaluate_cells([self], [cell])[0]
+
+    def _skipped(self, cell: SmallCell | LargeCell) -> dict | None:
+        """The skipped record of ``cell`` if an r_param size budget rules it out, else ``None``."""
         if self._precheck:
             sizes = self.evaluator.size(cell)
             if not self.reward_fn.budget_met(sizes[self.reward_fn.budget_metric]):
-                return self._scored(skipped_result(cell, sizes, self.evaluator))
-        return self._scored(self.evaluator.evaluate(cell, self.np_random))
+                return skipped_result(cell, sizes, self.evaluator)
+        return None
 
     def _scored(self, info: dict) -> tuple[float, dict[str, Any]]:
         self.total_training_time += info["training_time"]
@@ -114,3 +122,20 @@ class CellSearchEnv(gym.Env):
     def close(self) -> None:
         self.evaluator.close()
         super().close()
+
+
+def evaluate_cells(envs: Sequence[CellSearchEnv],
+                   cells: Sequence[SmallCell | LargeCell]) -> list[tuple[float, dict[str, Any]]]:
+    """Score ``cells[i]`` in ``envs[i]`` (their unwrapped envs, all sharing one evaluator) with
+    one call of the evaluator's ``evaluate_batch``: cells over an r_param size budget are
+    skipped, each env's ``np_random`` draws its cell's training seed where the seed mode samples,
+    and each env is charged its own cell's training time. Returns (reward, info) per cell."""
+    evaluator = envs[0].evaluator
+    if any(env.evaluator is not evaluator for env in envs):
+        raise ValueError("evaluate_cells needs envs that share one evaluator")
+    records: list[dict | None] = [env._skipped(cell) for env, cell in zip(envs, cells)]
+    todo = [i for i, record in enumerate(records) if record is None]
+    evaluated = evaluator.evaluate_batch([cells[i] for i in todo], [envs[i].np_random for i in todo])
+    for i, record in zip(todo, evaluated):
+        records[i] = record
+    return [env._scored(record) for env, record in zip(envs, records)]

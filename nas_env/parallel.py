@@ -1,0 +1,440 @@
+"""Backends that train a batch of child networks: in the driver, in a process pool, or on Ray.
+
+A :class:`~nas_env.evaluators.LiveEvaluator` answers what its cache holds, removes duplicates,
+and hands each remaining (cell, training seed) pair to its backend as a :class:`Job`. The backend
+trains them and yields ``(job index, outcome)`` pairs as they finish, in whatever order the
+workers finish; the evaluator stores each finished result in the cache the moment it arrives and
+puts the batch back in order. Workers never touch the cache, so they need no shared file system.
+
+``inline`` (:class:`InlineBackend`)
+    One job at a time in the driver: the behaviour of an evaluator without a backend.
+``process`` (:class:`ProcessBackend`)
+    A pool of ``workers`` processes on this machine, each with its own torch thread count, each
+    loading the dataset once when it starts.
+``ray`` (:class:`RayBackend`)
+    One Ray task per job, with ``num_cpus`` / ``num_gpus`` per task (fractions let several small
+    children share a GPU). Joins the cluster at ``address`` (or ``$RAY_ADDRESS``), else starts a
+    local Ray. The dataset is put into the object store once; each worker process reads it once.
+    Needs the optional extra: ``pip install -e '.[ray]'``.
+
+Faults. A worker that dies during a job (a killed process, a lost Ray node) costs the job a retry;
+after ``max_retries`` retries its outcome is the failure ``"worker_lost: ..."`` (not cached), and
+the search goes on. The process pool cannot tell which of the jobs running at that moment killed
+its worker, so each of them is charged a retry. An exception inside a job (a bug, bad data) is not
+retried: it propagates, as it would inline. Interrupting a batch (Ctrl-C) cancels what has not
+finished and shuts the workers down; what had finished is already in the cache.
+
+Every outcome is an :class:`~nas_env.results.EvalResult` with ``worker`` (``host:pid`` of the
+process that trained it), ``wait_seconds`` (from the batch's dispatch to the job's start) and
+``run_seconds`` (the job's time in the worker), or a failure reason (a string).
+
+For tests of the fault handling only: with the environment variable ``NAS_ENV_KILL_WORKER`` set
+to ``always``, every job's worker kills itself (SIGKILL) before training; set to a file path, the
+first job to create that file does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+from .results import EvalResult
+from .spaces import LargeCell, SmallCell
+
+BACKENDS = ("inline", "process", "ray")
+DEFAULT_MAX_RETRIES = 2
+KILL_VARIABLE = "NAS_ENV_KILL_WORKER"
+RAY_INSTALL = "pip install -e '.[ray]'  (or: pip install 'ray>=2.9')"
+
+Outcome = EvalResult | str
+"""What a job gives: its result, or why it failed (``"worker_lost: ..."``, ``"out_of_memory: ..."``)."""
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What every job of one evaluator shares; sent to a worker once, not with every job.
+
+    :param dataset: the dataset's name.
+    :param data_root: where workers on this machine load it from (``None``: ``$NAS_ENV_DATA``,
+        else the per-user cache).
+    :param protocol: the protocol's fields (:meth:`nas_env.training.Protocol.as_dict`).
+    :param device, precision, threads, measure_latency: as for
+        :func:`~nas_env.training.train_child`.
+    """
+
+    dataset: str
+    data_root: str | None
+    protocol: dict
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int | None = None
+    measure_latency: bool = False
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run: a cell and a training seed."""
+
+    cell: SmallCell | LargeCell
+    seed: int
+
+
+def worker_name() -> str:
+    """``host:pid`` of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _kill_for_test() -> None:
+    """Die as a crashed worker would, when :data:`KILL_VARIABLE` asks for it (tests only)."""
+    target = os.environ.get(KILL_VARIABLE)
+    if not target:
+        return
+    if target != "always":
+        try:
+            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
+            threads: int | None = None) -> Outcome:
+    """Train one job on ``data``; the result gains ``worker``, ``wait_seconds``, ``run_seconds``.
+
+    A CUDA out-of-memory error is returned as a failure reason (a later run with more memory may
+    succeed, so it is not a result); any other exception propagates.
+    """
+    import torch
+
+    from .training import Protocol, train_child
+
+    start = time.time()
+    _kill_for_test()
+    try:
+        result = train_child(job.cell, data, Protocol.from_dict(spec.protocol), seed=job.seed,
+                             device=spec.device, precision=spec.precision,
+                             threads=spec.threads if threads is None else threads,
+                             measure_latency=spec.measure_latency)
+    except torch.cuda.OutOfMemoryError as err:
+        torch.cuda.empty_cache()
+        return f"out_of_memory: {err}".splitlines()[0]
+    result.update(worker=worker_name(), wait_seconds=max(0.0, start - queued_at),
+                  run_seconds=time.time() - start)
+    return result
+
+
+class EvalBackend(ABC):
+    """Trains the jobs of a batch; see the module docstring.
+
+    :attr name: ``"inline"``, ``"process"`` or ``"ray"``.
+    :attr workers: how many jobs run at once (for Ray: the CPUs of a local cluster it starts).
+    """
+
+    name: str
+    workers: int
+
+    def __init__(self) -> None:
+        self.spec: TrainingSpec | None = None
+        self._load_data: Callable[[], Any] | None = None
+
+    def bind(self, spec: TrainingSpec, load_data: Callable[[], Any]) -> None:
+        """Set what the jobs share; ``load_data()`` gives the dataset in the driver (called only
+        by backends that need it there)."""
+        self.spec, self._load_data = spec, load_data
+
+    @abstractmethod
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        """Train ``jobs``; yield ``(index into jobs, outcome)`` as each finishes. Closing the
+        iterator early (an exception in the caller, Ctrl-C) cancels the unfinished jobs."""
+
+    def close(self) -> None:
+        """Shut the workers down. The backend starts them again if used after."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(workers={self.workers})"
+
+
+class InlineBackend(EvalBackend):
+    """One job at a time in the driver, with the evaluator's own copy of the dataset."""
+
+    name = "inline"
+    workers = 1
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        data = self._load_data()
+        for i, job in enumerate(jobs):
+            yield i, run_job(self.spec, data, job, time.time())
+
+
+# --- process pool ---------------------------------------------------------------------------
+
+_worker_data = None
+
+
+def _init_process_worker(spec: TrainingSpec, threads: int) -> None:
+    """Pool initializer: ignore Ctrl-C (the driver handles it), set threads, load the data once."""
+    import torch
+
+    from .data import load_dataset
+
+    global _worker_data
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(threads)
+    _worker_data = load_dataset(spec.dataset, spec.data_root)
+
+
+def _process_job(spec: TrainingSpec, job: Job, queued_at: float, threads: int) -> Outcome:
+    return run_job(spec, _worker_data, job, queued_at, threads=threads)
+
+
+class ProcessBackend(EvalBackend):
+    """A pool of worker processes on this machine.
+
+    :param workers: processes (jobs at once).
+    :param threads: torch CPU threads per worker (default: the spec's, else 1).
+    :param max_retries: retries of a job whose worker died.
+    :param start_method: multiprocessing's (``"spawn"``: a fresh interpreter, safe with threads).
+    """
+
+    name = "process"
+
+    def __init__(self, workers: int = 2, threads: int | None = None,
+                 max_retries: int = DEFAULT_MAX_RETRIES, start_method: str = "spawn") -> None:
+        super().__init__()
+        _check_count("workers", workers)
+        self.workers, self.threads, self.max_retries = int(workers), threads, int(max_retries)
+        self.start_method = start_method
+        self._executor = None
+
+    def _pool(self):
+        if self._executor is None:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=mp.get_context(self.start_method),
+                initializer=_init_process_worker, initargs=(self.spec, self._threads()))
+        return self._executor
+
+    def _threads(self) -> int:
+        return int(self.threads or self.spec.threads or 1)
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the pool's live processes (empty before the first batch)."""
+        if self._executor is None:
+            return []
+        return [p.pid for p in list(self._executor._processes.values()) if p.is_alive()]
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        queued_at = time.time()
+        waiting = deque(range(len(jobs)))
+        attempts = [0] * len(jobs)
+        running: dict = {}
+        try:
+            while waiting or running:
+                # At most `workers` jobs are submitted, so every submitted job is running: a dead
+                # worker can only have been running one of them.
+                while waiting and len(running) < self.workers:
+                    i = waiting.popleft()
+                    future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
+                                                 self._threads())
+                    running[future] = i
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                lost = []
+                for future in done:
+                    i = running.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool as err:
+                        lost.append((i, err))
+                        continue
+                    yield i, outcome
+                if lost:  # the pool is broken: every running job is lost with it
+                    for future in list(running):
+                        try:
+                            future.result()
+                        except BrokenProcessPool as err:
+                            lost.append((running[future], err))
+                        else:
+                            yield running[future], future.result()
+                        del running[future]
+                    self._discard_pool()
+                    for i, err in lost:
+                        attempts[i] += 1
+                        if attempts[i] > self.max_retries:
+                            yield i, (f"worker_lost: the worker process died {attempts[i]} times "
+                                      f"({err})")
+                        else:
+                            waiting.appendleft(i)
+        finally:
+            if running:  # interrupted: stop the jobs that did not finish
+                self._discard_pool()
+
+    def _discard_pool(self) -> None:
+        if self._executor is None:
+            return
+        processes = list(self._executor._processes.values())
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.kill()
+        for p in processes:
+            p.join(timeout=10)
+        self._executor = None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+
+# --- Ray --------------------------------------------------------------------------------------
+
+_ray_data: dict[str, Any] = {}
+
+
+def _ray_job(spec: TrainingSpec, data_ref: list, job: Job, queued_at: float) -> Outcome:
+    """A Ray task: fetch the dataset from the object store once per worker process, train."""
+    import ray
+
+    key = data_ref[0].hex()
+    if key not in _ray_data:
+        _ray_data.clear()
+        _ray_data[key] = ray.get(data_ref[0])
+    return run_job(spec, _ray_data[key], job, queued_at)
+
+
+def import_ray():
+    """``ray``, or an ImportError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(f"backend='ray' needs Ray, which is not installed; install it with: "
+                          f"{RAY_INSTALL}") from None
+    return ray
+
+
+class RayBackend(EvalBackend):
+    """One Ray task per job.
+
+    :param workers: CPUs of the local Ray started when none is running and no address is given
+        (default: all of this machine's); on a cluster, Ray's resources decide how many run at once.
+    :param num_cpus: CPUs each task reserves (also its torch thread count, at least 1).
+    :param num_gpus: GPUs each task reserves; a fraction shares a GPU between children.
+    :param address: a cluster to join (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
+        default ``$RAY_ADDRESS``, else a new local Ray.
+    :param max_retries: Ray's retries of a task whose worker or node died.
+    :param runtime_env: Ray's runtime environment for the tasks (``env_vars``, ``working_dir``,
+        ``pip``, ...), e.g. where cluster nodes lack this package.
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int | None = None, num_cpus: float = 1.0, num_gpus: float = 0.0,
+                 address: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
+                 runtime_env: dict | None = None) -> None:
+        super().__init__()
+        import_ray()
+        if workers is not None:
+            _check_count("workers", workers)
+        self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+        self.num_cpus, self.num_gpus = float(num_cpus), float(num_gpus)
+        self.address = address or os.environ.get("RAY_ADDRESS") or None
+        self.max_retries = int(max_retries)
+        self.runtime_env = runtime_env
+        self._started_ray = False
+        self._data_ref = None
+        self._remote = None
+
+    def _start(self) -> None:
+        ray = import_ray()
+        if not ray.is_initialized():
+            if self.address:
+                ray.init(address=self.address, log_to_driver=False)
+            else:
+                # Ray runs its workers at niceness 15, below the driver; here they do all the
+                # work, and on a busy machine that starves them (torch's import took 80 s
+                # instead of 4 s beside two training processes), so keep them at the driver's.
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
+                         _system_config={"worker_niceness": 0})
+            self._started_ray = True
+        if self._data_ref is None:
+            self._data_ref = ray.put(self._load_data())
+        if self._remote is None:
+            spec = self.spec
+            threads = spec.threads or max(1, int(self.num_cpus))
+            self.spec = TrainingSpec(**{**spec.__dict__, "threads": threads})
+            options = dict(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                           max_retries=self.max_retries, retry_exceptions=False)
+            if self.runtime_env is not None:
+                options["runtime_env"] = self.runtime_env
+            self._remote = ray.remote(_ray_job).options(**options)
+
+    def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
+        ray = import_ray()
+        self._start()
+        queued_at = time.time()
+        pending = {self._remote.remote(self.spec, [self._data_ref], job, queued_at): i
+                   for i, job in enumerate(jobs)}
+        lost = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.ObjectLostError, ray.exceptions.TaskCancelledError)
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    try:
+                        outcome = ray.get(ref)
+                    except lost as err:
+                        outcome = (f"worker_lost: {type(err).__name__} after "
+                                   f"{self.max_retries} retries")
+                    yield i, outcome
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    def close(self) -> None:
+        self._data_ref = None
+        self._remote = None
+        if self._started_ray:
+            import_ray().shutdown()
+            self._started_ray = False
+
+
+def make_backend(backend: str | EvalBackend = "inline", workers: int | None = None,
+                 **options: Any) -> EvalBackend:
+    """The backend a keyword names: ``"inline"``, ``"process"``, ``"ray"`` or an instance.
+
+    :param workers: jobs at once (``process``: default 2; ``ray``: CPUs of a local Ray).
+    :param options: the backend class's other keywords (``threads``, ``num_cpus``, ``num_gpus``,
+        ``address``, ``max_retries``).
+    """
+    if isinstance(backend, EvalBackend):
+        if workers is not None or options:
+            raise ValueError("workers and backend options configure a backend made from its name; "
+                             "set them on the backend instance passed instead")
+        return backend
+    if backend == "inline":
+        if workers not in (None, 1) or options:
+            raise ValueError(f"backend='inline' trains one job at a time; workers={workers!r} "
+                             "needs backend='process' or 'ray'")
+        return InlineBackend()
+    if backend == "process":
+        return ProcessBackend(2 if workers is None else workers, **options)
+    if backend == "ray":
+        return RayBackend(workers, **options)
+    raise ValueError(f"backend={backend!r}; allowed: {', '.join(BACKENDS)} or an EvalBackend")
+
+
+def _check_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}; allowed: an integer >= 1")

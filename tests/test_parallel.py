@@ -1,0 +1,339 @@
+"""Batch evaluation: NASBatchVecEnv, the inline / process / ray backends, dedup, cache, faults.
+
+Synthetic IDX data and a tiny deterministic protocol, one torch thread everywhere, so every
+backend must give the same numbers. The Ray tests start a local Ray with 2 CPUs once per module
+and are skipped only when Ray is not installed (``pip install -e '.[ray]'``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback
+
+import nas_env  # noqa: F401  (registers the ids)
+import nas_env.training
+from agents.ppo_search import make_ppo
+from nas_env.cache import EvaluationCache
+from nas_env.evaluators import LiveEvaluator
+from nas_env.parallel import KILL_VARIABLE, InlineBackend, ProcessBackend, make_backend
+from nas_env.spaces import LargeCell
+from nas_env.training import Protocol
+from nas_env.vec_env import NASBatchVecEnv
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
+TINY = Protocol("tiny", epochs=2, lr=1e-2, schedule="onecycle", batch_size=32,
+                checkpoints_per_epoch=1, filters=(4, 8), fc_units=32, precision="fp32")
+CELLS = [
+    LargeCell([(0, 0, "conv3x3", "max_pool2x2"), (1, 0, "identity", "sep_conv3x3")]),
+    LargeCell([(0, 0, "conv5x5", "identity"), (0, 1, "avg_pool2x2", "conv3x3")]),
+    LargeCell([(0, 0, "sep_conv3x3", "sep_conv3x3"), (1, 1, "conv1x3_3x1", "max_pool2x2")]),
+]
+# CELLS[0] with its first block's two (input, op) pairs swapped: another string, the same cell.
+SWAPPED = LargeCell([(0, 0, "max_pool2x2", "conv3x3"), (1, 0, "identity", "sep_conv3x3")])
+MEASURED = ("validation_accuracy", "test_accuracy", "val_curve", "trainable_parameters")
+
+
+def live(root, cache, backend="inline", workers=None) -> LiveEvaluator:
+    return LiveEvaluator("large", protocol=TINY, data_root=root, cache=cache, threads=1,
+                         backend=backend, workers=workers)
+
+
+def measured(result: dict) -> dict:
+    return {k: result[k] for k in MEASURED}
+
+
+def count_trainings(monkeypatch) -> list:
+    calls = []
+    original = nas_env.training.train_child
+
+    def counted(cell, *args, **kwargs):
+        calls.append(cell.key)
+        return original(cell, *args, **kwargs)
+    monkeypatch.setattr(nas_env.training, "train_child", counted)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def reference(synthetic_data_root, tmp_path_factory) -> list[dict]:
+    """Each of CELLS trained inline, one after another: what every backend must reproduce."""
+    evaluator = live(synthetic_data_root, False)
+    results = evaluator.evaluate_batch(CELLS)
+    evaluator.close()
+    return [measured(r) for r in results]
+
+
+def test_a_batch_trains_each_distinct_cell_once_in_the_batch_order(synthetic_data_root, tmp_path,
+                                                                   monkeypatch, reference):
+    calls = count_trainings(monkeypatch)
+    evaluator = live(synthetic_data_root, tmp_path / "c.sqlite")
+    batch = [CELLS[0], CELLS[1], CELLS[0], CELLS[2], SWAPPED]
+    results = evaluator.evaluate_batch(batch)
+    assert sorted(calls) == sorted(c.key for c in CELLS)  # five samples, three trainings
+    assert [r["arch"] for r in results] == [c.to_string() for c in batch]
+    assert [r["source"] for r in results] == ["training", "training", "cache", "training", "cache"]
+    assert [measured(r) for r in results] == [reference[0], reference[1], reference[0],
+                                              reference[2], reference[0]]
+    assert len(evaluator.cache) == 3
+
+
+def test_a_batch_answers_cached_cells_without_training(synthetic_data_root, tmp_path, monkeypatch):
+    cache = tmp_path / "c.sqlite"
+    live(synthetic_data_root, cache).evaluate_batch(CELLS[:2])
+    calls = count_trainings(monkeypatch)
+    results = live(synthetic_data_root, cache).evaluate_batch([CELLS[1], CELLS[2], CELLS[0]])
+    assert calls == [CELLS[2].key]
+    assert [r["source"] for r in results] == ["cache", "training", "cache"]
+
+
+def test_the_process_backend_gives_the_inline_numbers_from_its_workers(synthetic_data_root,
+                                                                       tmp_path, reference):
+    evaluator = live(synthetic_data_root, tmp_path / "c.sqlite", backend="process", workers=2)
+    try:
+        results = evaluator.evaluate_batch([CELLS[2], CELLS[0], CELLS[1], CELLS[2]])
+        pids = evaluator.backend.worker_pids()
+    finally:
+        evaluator.close()
+    assert [measured(r) for r in results] == [reference[2], reference[0], reference[1], reference[2]]
+    workers = {r["worker"] for r in results}
+    assert len(workers) <= 2
+    assert str(os.getpid()) not in {w.split(":")[-1] for w in workers}
+    assert {int(w.split(":")[-1]) for w in workers} <= set(pids)
+    assert all(r["run_seconds"] > 0 and r["wait_seconds"] >= 0 for r in results[:3])
+    assert len(EvaluationCache(tmp_path / "c.sqlite")) == 3  # the driver wrote each once
+
+
+def test_a_killed_process_worker_is_retried(synthetic_data_root, tmp_path, monkeypatch, reference):
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(KILL_VARIABLE, str(marker))  # the first job's worker dies (SIGKILL)
+    evaluator = live(synthetic_data_root, tmp_path / "c.sqlite", backend="process", workers=2)
+    try:
+        results = evaluator.evaluate_batch(CELLS)
+    finally:
+        evaluator.close()
+    assert marker.exists()
+    assert [r["failure"] for r in results] == [None, None, None]
+    assert [measured(r) for r in results] == reference
+
+
+def test_a_job_whose_worker_always_dies_fails_uncached_and_the_search_goes_on(
+        synthetic_data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv(KILL_VARIABLE, "always")
+    env = gym.make("NASCell-large-v0", blocks=2, protocol=TINY, data_root=synthetic_data_root,
+                   cache_path=tmp_path / "c.sqlite",
+                   backend=ProcessBackend(workers=1, threads=1, max_retries=1))
+    env.reset(seed=0)
+    try:
+        _, reward, terminated, _, info = env.step(CELLS[0].to_action())
+    finally:
+        env.close()
+    assert terminated and reward == 0.0  # r_val: a failure scores an accuracy of 0
+    assert info["failure"].startswith("worker_lost: the worker process died 2 times")
+    assert len(EvaluationCache(tmp_path / "c.sqlite")) == 0
+
+
+INTERRUPTED_SEARCH = """
+import json, sys, threading, time
+sys.path.insert(0, {tests!r})
+from test_parallel import CELLS, TINY
+from nas_env.evaluators import LiveEvaluator
+from nas_env.spaces import LargeCell
+from nas_env.training import Protocol
+
+slow = Protocol.from_dict({{**TINY.as_dict(), "epochs": 25}})
+cells = CELLS + [LargeCell([(0, 0, op, "identity"), (1, 0, "conv3x3", "identity")])
+                 for op in ("conv5x5", "conv7x7", "avg_pool2x2")]
+evaluator = LiveEvaluator("large", protocol=slow, data_root={root!r}, cache={cache!r}, threads=1,
+                          backend="process", workers=2)
+def report_pids():
+    while True:
+        with open({pids!r}, "w") as f:
+            json.dump(evaluator.backend.worker_pids(), f)
+        time.sleep(0.2)
+threading.Thread(target=report_pids, daemon=True).start()
+try:
+    results = evaluator.evaluate_batch(cells)
+except KeyboardInterrupt:
+    sys.exit(130)
+print(json.dumps([r["source"] for r in results]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+def test_ctrl_c_keeps_finished_results_stops_workers_and_a_rerun_continues(synthetic_data_root,
+                                                                           tmp_path):
+    cache = tmp_path / "c.sqlite"
+    script = INTERRUPTED_SEARCH.format(tests=str(ROOT / "tests"), root=str(synthetic_data_root),
+                                       cache=str(cache), pids=str(tmp_path / "pids.json"))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if cache.exists() and len(EvaluationCache(cache)) >= 1:
+            break
+        time.sleep(0.1)
+    pids = json.loads((tmp_path / "pids.json").read_text())
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    finished = list(EvaluationCache(cache).rows())
+    assert 1 <= len(finished) < 6  # interrupted mid-batch
+    assert all(row["result"]["validation_accuracy"] >= 0 for row in finished)
+    time.sleep(1)
+    assert pids and not any(_alive(p) for p in pids)
+
+    rerun = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    sources = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert sources.count("cache") == len(finished) and sources.count("training") == 6 - len(finished)
+
+
+# --- the vectorized env -----------------------------------------------------------------------
+
+def test_the_batch_env_steps_a_whole_batch_like_the_single_env():
+    venv = NASBatchVecEnv("NASCell-small-v0", n_envs=4, table_path=str(FIXTURE))
+    single = gym.make("NASCell-small-v0", table_path=str(FIXTURE))
+    venv.seed(0)
+    obs = venv.reset()
+    assert obs.shape == (4, 1)
+    actions = np.array([[0, 1], [5, 5], [1, 0], [0, 1]])
+    venv.step_async(actions)
+    obs, rewards, dones, infos = venv.step_wait()
+    assert dones.all() and obs.shape == (4, 1)
+    for action, reward, info in zip(actions, rewards, infos):
+        single.reset(seed=0)
+        _, expected, _, _, expected_info = single.step(action)
+        assert reward == pytest.approx(expected) and info["arch"] == expected_info["arch"]
+        assert "terminal_observation" in info and info["TimeLimit.truncated"] is False
+    assert venv.total_training_time == pytest.approx(sum(i["training_time"] for i in infos))
+    assert len({id(b.evaluator) for b in venv.bases}) == 1
+    venv.close()
+
+
+def test_the_batch_env_skips_cells_over_an_r_param_budget(synthetic_data_root, monkeypatch):
+    calls = count_trainings(monkeypatch)
+    venv = NASBatchVecEnv("NASCell-large-v0", n_envs=2, blocks=2, protocol=TINY,
+                          data_root=synthetic_data_root, cache_path=":memory:", threads=1,
+                          reward="param", budget=1_000_000)
+    venv.reset()
+    small, large = CELLS[0], LargeCell([(0, 0, "conv7x7", "conv7x7"), (1, 1, "conv7x7", "conv7x7")])
+    venv.step_async(np.array([large.to_action(), small.to_action()]))
+    _, rewards, _, infos = venv.step_wait()
+    assert calls == [small.key]
+    assert infos[0]["source"] == "skipped" and rewards[0] == -100
+    assert infos[1]["source"] == "training" and rewards[1] == pytest.approx(infos[1]["validation_accuracy"])
+
+
+def test_the_batch_env_refuses_a_token_by_token_env():
+    with pytest.raises(ValueError, match="NASCellSeq-small-v0 is not a one-step"):
+        NASBatchVecEnv("NASCellSeq-small-v0", n_envs=2, table_path=str(FIXTURE))
+
+
+def test_a_backend_asked_for_wrongly_names_what_is_allowed():
+    with pytest.raises(ValueError, match="allowed: inline, process, ray"):
+        make_backend("threads")
+    with pytest.raises(ValueError, match="needs backend='process' or 'ray'"):
+        make_backend("inline", workers=4)
+    with pytest.raises(ValueError, match="workers=0"):
+        make_backend("process", workers=0)
+    with pytest.raises(ValueError, match="set them on the backend instance"):
+        make_backend(InlineBackend(), workers=2)
+
+
+def test_the_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[ray\]'"):
+        make_backend("ray")
+
+
+# --- Ray --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             _system_config={"worker_niceness": 0})
+    yield ray
+    ray.shutdown()
+
+
+def test_the_ray_backend_gives_the_inline_numbers_in_order_once_per_cell(local_ray,
+                                                                        synthetic_data_root,
+                                                                        tmp_path, reference):
+    from nas_env.parallel import RayBackend
+
+    cache = tmp_path / "c.sqlite"
+    evaluator = live(synthetic_data_root, cache, backend=RayBackend())
+    results = evaluator.evaluate_batch([CELLS[1], CELLS[0], CELLS[1], CELLS[2]])
+    assert [measured(r) for r in results] == [reference[1], reference[0], reference[1], reference[2]]
+    assert [r["source"] for r in results] == ["training", "training", "cache", "training"]
+    assert len(EvaluationCache(cache)) == 3
+    assert all(r["worker"] and r["run_seconds"] > 0 for r in results)
+    again = evaluator.evaluate_batch(CELLS)
+    assert [r["source"] for r in again] == ["cache"] * 3
+    evaluator.close()
+    assert local_ray.is_initialized()  # a Ray the backend did not start stays up
+
+
+def test_a_killed_ray_worker_is_retried(local_ray, synthetic_data_root, tmp_path, reference):
+    from nas_env.parallel import RayBackend
+
+    marker = tmp_path / "killed"
+    backend = RayBackend(max_retries=2, runtime_env={"env_vars": {KILL_VARIABLE: str(marker)}})
+    results = live(synthetic_data_root, False, backend=backend).evaluate_batch(CELLS)
+    assert marker.exists()
+    assert [measured(r) for r in results] == reference
+
+
+class RecordSamples(BaseCallback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.samples: list[tuple[str, float]] = []
+
+    def _on_step(self) -> bool:
+        self.samples += [(i["arch"], float(r)) for r, i in zip(self.locals["rewards"],
+                                                                 self.locals["infos"])]
+        return True
+
+
+def test_a_ppo_search_through_ray_equals_the_inline_one(local_ray, synthetic_data_root):
+    from nas_env.parallel import RayBackend
+
+    def search(backend) -> list:
+        venv = NASBatchVecEnv("NASCell-large-v0", n_envs=4, backend=backend, blocks=2,
+                              protocol=TINY, data_root=synthetic_data_root, cache_path=":memory:",
+                              threads=1)
+        record = RecordSamples()
+        make_ppo(venv, seed=3, n_steps=1, batch_size=4).learn(total_timesteps=8, callback=record)
+        venv.close()
+        return record.samples
+
+    inline = search("inline")
+    assert len(inline) == 8
+    assert search(RayBackend()) == inline
