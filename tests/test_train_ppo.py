@@ -72,9 +72,13 @@ def test_plot_script_turns_runs_into_a_png(run_dir, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root):
+@pytest.mark.parametrize("backend", ["inline", "ray"])
+def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root, backend):
     """Two iterations of PPO on NASCell-large-v0 training tiny children: logs and summary work
-    without a known optimum, and say how many samples the cache answered."""
+    without a known optimum, and say how many samples the cache answered; the same through a
+    local Ray with 2 workers."""
+    if backend == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
     tiny = {"name": "tiny", "epochs": 1, "lr": 0.01, "schedule": "onecycle", "batch_size": 64,
             "checkpoints_per_epoch": 1, "filters": [4, 8], "fc_units": 16, "precision": "fp32"}
     env_kwargs = {"blocks": 1, "protocol": tiny, "data_root": str(synthetic_data_root),
@@ -82,7 +86,8 @@ def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root):
     stdout = run_script("experiments/train_ppo.py", "--env-id", "NASCell-large-v0",
                         "--iterations", "2", "--archs-per-iter", "6", "--out-dir", str(tmp_path),
                         "--cache-path", str(tmp_path / "cache.sqlite"), "--no-progress",
-                        "--env-kwargs", json.dumps(env_kwargs))
+                        "--env-kwargs", json.dumps(env_kwargs), "--backend", backend,
+                        *(["--workers", "2"] if backend == "ray" else []))
     assert "the optimum is unknown (live evaluation)" in stdout
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     summary = json.loads((run / "summary.json").read_text())
@@ -90,6 +95,13 @@ def test_a_short_live_search_on_a_large_env(tmp_path, synthetic_data_root):
     assert summary["optimum_reward"] is None and summary["first_hit_iteration"] is None
     # A 1-block cell space is small (64 canonical cells), so some of the 12 samples repeat.
     assert summary["cache_hits"] == 12 - summary["distinct_archs"]
-    assert summary["simulated_training_seconds"] > 0
+    assert summary["simulated_training_seconds"] > 0 and summary["backend"] == backend
     table = pd.read_csv(run / "iterations.csv")
     assert table["cache_hits"].iloc[-1] == summary["cache_hits"]
+
+
+def test_backend_flags_on_a_table_search_are_refused_with_the_reason():
+    done = subprocess.run([sys.executable, "experiments/train_ppo.py", "--backend", "process"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "--backend and --workers apply to live searches" in done.stderr
