@@ -29,6 +29,7 @@ import pandas as pd
 
 import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
+from agents.search_report import search_summary
 from nas_env.table_builder import atomic_write_text
 
 LOGGED = ("arch", "arch_key", "validation_accuracy", "test_accuracy", "training_time",
@@ -59,21 +60,12 @@ class EvaluationLog(gym.Wrapper):
 
 def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespace,
               wall: float) -> dict:
-    """The figures the README reports for one search."""
-    best = rows.loc[rows["reward"].idxmax()]
-    first = rows[~rows["repeat"]]
-    return {
-        "method": method, "seed": seed, "budget": args.budget, "blocks": args.blocks,
-        "protocol": args.protocol, "dataset": args.dataset, "sampled": len(rows),
-        "distinct": int(len(first)), "repeats": int(rows["repeat"].sum()),
-        "best_arch": best["arch"], "best_reward": float(best["reward"]),
-        "best_evaluation": int(best["evaluation"]),
-        "mean_reward_last_100": float(rows["reward"].tail(100).mean()),
-        "mean_reward_first_100": float(rows["reward"].head(100).mean()),
-        "simulated_training_seconds": float(first["training_time"].sum()),
-        "failures": int(rows["failure"].notna().sum()),
-        "wall_seconds_this_run": wall,
-    }
+    """The figures the README reports for one search, with the run's settings."""
+    figures = search_summary(rows)
+    return {"method": method, "seed": seed, "budget": args.budget, "blocks": args.blocks,
+            "protocol": args.protocol, "dataset": args.dataset, **figures,
+            "best_reward": float(figures["best_reward"]),
+            "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall}
 
 
 def build_parser() -> argparse.ArgumentParser:

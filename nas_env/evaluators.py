@@ -309,6 +309,12 @@ class LiveEvaluator(Evaluator):
                  rng: np.random.Generator | None = None) -> EvalResult:
         return self.evaluate_batch([cell], [rng])[0]
 
+    def evaluate_seed(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult:
+        """One training seed's result (any seed, not only ``train_seeds``): cached, else trained
+        and stored."""
+        self._check_space(cell)
+        return dict(self._results([(cell, int(seed))])[(cell.key, int(seed))], arch=cell.to_string())
+
     def _seeds(self, rng: np.random.Generator | None) -> list[int]:
         if self.seed_mode == "mean":
             return self.train_seeds

@@ -1,0 +1,57 @@
+"""Reading and summarising the searches ``experiments/search_large.py`` writes.
+
+Each search folder holds ``evaluations.csv``: one row per sampled cell, in order, with its
+``reward``, ``arch`` and ``arch_key``, sizes, ``training_time``, and ``repeat`` (the search had
+sampled the same cell before, so it cost a cache lookup).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ITERATION = 20
+"""Cells per PPO iteration: the block size of per-iteration statistics."""
+
+
+def load_searches(runs: Path) -> pd.DataFrame:
+    """Every evaluation of every search under ``runs``, with ``search`` (the folder's name)."""
+    frames = []
+    for path in sorted(runs.glob("*/evaluations.csv")):
+        frame = pd.read_csv(path)
+        frame["search"] = path.parent.name
+        frames.append(frame)
+    if not frames:
+        raise FileNotFoundError(f"no */evaluations.csv under {runs}; run experiments/search_large.py first")
+    return pd.concat(frames, ignore_index=True)
+
+
+def best_cells(evaluations: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The ``top`` distinct cells (by canonical key) with the highest reward, best first."""
+    best = (evaluations.sort_values(["reward", "evaluation"], ascending=[False, True])
+            .drop_duplicates("arch_key"))
+    return best.head(top).reset_index(drop=True)
+
+
+def per_iteration(rewards: np.ndarray, size: int = ITERATION) -> pd.DataFrame:
+    """Mean, std, min and max of each consecutive block of ``size`` rewards (a last, partial block
+    is dropped)."""
+    blocks = rewards[: len(rewards) // size * size].reshape(-1, size)
+    return pd.DataFrame({"iteration": np.arange(1, len(blocks) + 1), "mean": blocks.mean(1),
+                         "std": blocks.std(1), "min": blocks.min(1), "max": blocks.max(1)})
+
+
+def search_summary(frame: pd.DataFrame, window: int = 100) -> dict:
+    """One search's figures: cells ``sampled``; ``distinct`` cells and ``repeats``; the
+    ``training_hours`` its distinct cells cost; the mean reward of the first and of the last
+    ``window`` cells; the best cell, its reward and the evaluation that found it."""
+    best = frame.loc[frame["reward"].idxmax()]
+    first = frame[~frame["repeat"]]
+    return {"sampled": len(frame), "distinct": len(first), "repeats": int(frame["repeat"].sum()),
+            "training_hours": float(first["training_time"].sum() / 3600),
+            "mean_first": float(frame["reward"].head(window).mean()),
+            "mean_last": float(frame["reward"].tail(window).mean()),
+            "best_reward": float(best["reward"]), "best_at": int(best["evaluation"]),
+            "best_arch": str(best["arch"])}

@@ -1,0 +1,130 @@
+"""Experiment 3's figures and tables, from the searches ``search_large.py`` wrote.
+
+    python experiments/report_exp3.py --runs runs/exp3 --figures docs/figures
+
+Reads ``RUNS/{method}_seed{seed}/evaluations.csv`` (and ``RUNS/retrained_fast.csv`` when
+``retrain_cells.py`` has written it) and writes:
+
+- ``FIGURES/exp3_ppo_rewards.png``: PPO's reward per iteration of 20 cells, mean with a one-std
+  band, min and max (the paper's Figure 5 style);
+- ``FIGURES/exp3_searchers.png``: best so far and the mean of each block of 20 cells against
+  the number of cells evaluated, one line per searcher;
+- ``FIGURES/exp3_best_cell.png``: the best cell's blocks (``draw_cell.py``);
+
+and prints, as Markdown: per searcher the cells sampled, distinct cells, repeats (samples of a cell
+the search had already evaluated: a cache lookup each), the simulated training time, the mean
+reward of the first and the last 100 cells, and the best cell; the five best cells over all
+searches; and the retrained cells per seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from agents.search_report import (  # noqa: E402
+    ITERATION, best_cells, load_searches, per_iteration, search_summary)
+from nas_env.drawing import draw_cell  # noqa: E402
+from nas_env.spaces import LargeCell  # noqa: E402
+LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
+          "evolution": "regularized evolution", "reinforce": "REINFORCE"}
+
+
+def plot_ppo(frame: pd.DataFrame, out: Path) -> None:
+    stats = per_iteration(frame["reward"].to_numpy())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.fill_between(stats["iteration"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                    alpha=0.25, label="mean +- std")
+    ax.plot(stats["iteration"], stats["mean"], label="mean")
+    ax.plot(stats["iteration"], stats["max"], "--", linewidth=1, label="max")
+    ax.plot(stats["iteration"], stats["min"], ":", linewidth=1, label="min")
+    ax.set_xlabel(f"PPO iteration ({ITERATION} cells each)")
+    ax.set_ylabel("reward: cheap validation accuracy (%)")
+    low = np.percentile(frame["reward"], 2)
+    ax.set_ylim(max(0, low - 1), frame["reward"].max() + 0.5)
+    ax.set_title("Experiment 3: PPO on A_large (5 blocks, cheap protocol)")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_searchers(searches: dict[str, pd.DataFrame], out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lows = []
+    for name, frame in searches.items():
+        rewards = frame["reward"].to_numpy()
+        line, = ax.plot(np.arange(1, len(rewards) + 1), np.maximum.accumulate(rewards),
+                        label=f"{name}: best so far")
+        stats = per_iteration(rewards)
+        ax.plot(stats["iteration"] * ITERATION, stats["mean"], "o--", markersize=3,
+                color=line.get_color(), linewidth=1, label=f"{name}: mean of each {ITERATION}")
+        lows.append(stats["mean"].min())
+    ax.set_xlabel("cells evaluated")
+    ax.set_ylabel("reward: cheap validation accuracy (%)")
+    top = max(frame["reward"].max() for frame in searches.values())
+    ax.set_ylim(min(lows) - 1, top + 0.3)
+    ax.set_title("Experiment 3: searchers on A_large at the same budget")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    return table.to_markdown(index=False, floatfmt=floatfmt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="runs/exp3")
+    parser.add_argument("--figures", default="docs/figures")
+    args = parser.parse_args()
+    runs, figures = Path(args.runs), Path(args.figures)
+    figures.mkdir(parents=True, exist_ok=True)
+
+    evaluations = load_searches(runs)
+    searches = {name: frame.reset_index(drop=True)
+                for name, frame in evaluations.groupby("search", sort=False)}
+    rows = []
+    for name, frame in searches.items():
+        method, seed = name.rsplit("_seed", 1)
+        rows.append({"searcher": LABELS.get(method, method), "seed": int(seed),
+                     **search_summary(frame)})
+    print("## Searches\n")
+    print(markdown(pd.DataFrame(rows)))
+    ppo = [frame for name, frame in searches.items() if name.startswith("ppo_")]
+    if ppo:
+        print("\n## PPO per iteration\n")
+        print(markdown(per_iteration(ppo[0]["reward"].to_numpy())))
+        plot_ppo(ppo[0], figures / "exp3_ppo_rewards.png")
+    plot_searchers({LABELS.get(n.rsplit("_seed", 1)[0], n): f for n, f in searches.items()},
+                   figures / "exp3_searchers.png")
+
+    top = best_cells(evaluations, 5)
+    print("\n## Five best cells (cheap reward)\n")
+    print(markdown(top[["arch", "reward", "trainable_parameters", "cell_parameters", "search",
+                        "evaluation"]]))
+    fig = draw_cell(LargeCell.from_string(top.loc[0, "arch"]),
+                    f"Best A_large cell found (cheap reward {top.loc[0, 'reward']:.2f})")
+    fig.savefig(figures / "exp3_best_cell.png", dpi=120)
+    plt.close(fig)
+
+    retrained = runs / "retrained_fast.csv"
+    if retrained.exists():
+        print("\n## Retrained with the fast protocol\n")
+        print(markdown(pd.read_csv(retrained)[["rank", "arch", "seed", "validation_accuracy",
+                                               "test_accuracy", "training_time",
+                                               "trainable_parameters"]]))
+    print(f"\nfigures written to {figures}/")
+
+
+if __name__ == "__main__":
+    main()

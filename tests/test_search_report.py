@@ -1,0 +1,98 @@
+"""Experiment 3's tooling: a live search's log, its summary, the report and the cell drawing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agents.search_report import best_cells, load_searches, per_iteration, search_summary
+from nas_env.drawing import draw_cell
+from nas_env.spaces import LargeCell
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fake_search(folder: Path, rewards, seed: int = 0) -> pd.DataFrame:
+    """A search_large.py log of random 2-block cells (a small space, so some repeat)."""
+    rng = np.random.default_rng(seed)
+    cells = [LargeCell.from_action(rng.integers(LargeCell.action_nvec(2)).tolist()) for _ in rewards]
+    seen, rows = set(), []
+    for i, (cell, reward) in enumerate(zip(cells, rewards)):
+        rows.append({"evaluation": i + 1, "reward": reward, "repeat": cell.key in seen,
+                     "arch": cell.to_string(), "arch_key": cell.key, "validation_accuracy": reward,
+                     "test_accuracy": reward, "training_time": 10.0, "trainable_parameters": 1000 + i,
+                     "cell_parameters": 100 + i, "flops": 1, "failure": None, "source": "training"})
+        seen.add(cell.key)
+    frame = pd.DataFrame(rows)
+    folder.mkdir(parents=True)
+    frame.to_csv(folder / "evaluations.csv", index=False)
+    return frame
+
+
+def test_a_search_summary_counts_repeats_and_charges_only_distinct_cells():
+    frame = pd.DataFrame({"evaluation": [1, 2, 3, 4], "reward": [90.0, 95.0, 95.0, 80.0],
+                          "repeat": [False, False, True, False], "arch": ["a", "b", "b", "c"],
+                          "training_time": [3600.0, 1800.0, 1800.0, 1800.0]})
+    summary = search_summary(frame, window=2)
+    assert (summary["sampled"], summary["distinct"], summary["repeats"]) == (4, 3, 1)
+    assert summary["training_hours"] == pytest.approx(2.0)
+    assert summary["mean_first"] == 92.5 and summary["mean_last"] == 87.5
+    assert (summary["best_arch"], summary["best_at"]) == ("b", 2)
+
+
+def test_per_iteration_statistics_drop_a_partial_last_batch():
+    stats = per_iteration(np.arange(45, dtype=float), size=20)
+    assert stats["iteration"].tolist() == [1, 2]
+    assert stats["mean"].tolist() == [9.5, 29.5] and stats["max"].tolist() == [19.0, 39.0]
+
+
+def test_the_best_cells_are_distinct_and_best_first(tmp_path):
+    fake_search(tmp_path / "ppo_seed0", np.linspace(90, 96, 60))
+    fake_search(tmp_path / "random_seed0", np.linspace(91, 95, 60), seed=1)
+    evaluations = load_searches(tmp_path)
+    top = best_cells(evaluations, 5)
+    assert top["arch_key"].is_unique and top["reward"].is_monotonic_decreasing
+    assert top.loc[0, "reward"] == 96.0 and top.loc[0, "search"] == "ppo_seed0"
+
+
+def test_the_report_writes_its_figures_and_tables(tmp_path):
+    runs, figures = tmp_path / "runs", tmp_path / "figures"
+    fake_search(runs / "ppo_seed0", np.linspace(90, 96, 60))
+    fake_search(runs / "evolution_seed0", np.linspace(91, 95, 60), seed=1)
+    done = subprocess.run([sys.executable, "experiments/report_exp3.py", "--runs", str(runs),
+                           "--figures", str(figures)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert {p.name for p in figures.iterdir()} == {
+        "exp3_ppo_rewards.png", "exp3_searchers.png", "exp3_best_cell.png"}
+    assert "## Five best cells" in done.stdout and "regularized evolution" in done.stdout
+
+
+def test_the_cell_drawing_names_every_op_input_and_the_output():
+    cell = LargeCell([(0, 0, "conv3x3", "max_pool2x2"), (1, 0, "identity", "sep_conv3x3")])
+    fig = draw_cell(cell)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "3x3 conv\n(h0)" in texts and "identity\n(h1)" in texts and "3x3 dconv\n(h0)" in texts
+    assert "cell output: concat(h2), 1x1 conv" in texts
+
+
+def test_a_live_search_logs_every_cell_and_resumes_from_its_cache(tmp_path, synthetic_data_root):
+    args = [sys.executable, "experiments/search_large.py", "--method", "evolution", "--budget", "4",
+            "--blocks", "1", "--protocol", "cheap", "--data-root", str(synthetic_data_root),
+            "--cache-path", str(tmp_path / "c.sqlite"), "--threads", "1", "--out-dir", str(tmp_path)]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("(cache,") == 4  # the same seed samples the same cells
+    log = pd.read_csv(tmp_path / "evolution_seed0" / "evaluations.csv")
+    summary = json.loads((tmp_path / "evolution_seed0" / "summary.json").read_text())
+    assert len(log) == 4 and summary["sampled"] == 4
+    assert summary["best_reward"] == log["reward"].max()
+    assert summary["distinct"] + summary["repeats"] == 4
