@@ -14,6 +14,7 @@
 set -euo pipefail
 
 out=${1:-runs/exp3}
+mkdir -p "$out"
 py=${PYTHON:-python}
 threads=${THREADS:-2}
 cheap_cache=reward_tables/evaluations/large_mnist_cheap.sqlite
