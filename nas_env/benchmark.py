@@ -89,6 +89,8 @@ TABLE_COLUMNS = (
 NUM_CELLS = NUM_OPS**2
 
 INT_METRICS = ("trainable_parameters", "cell_parameters", "flops")
+MAX_INT = 2**53
+"""The largest integer a table column may hold (every integer up to it is exact as a float)."""
 FLOAT_METRICS = ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")
 METRICS = FLOAT_METRICS + INT_METRICS
 """The numeric results a query returns."""
@@ -236,16 +238,29 @@ def _rows(mask: pd.Series) -> str:
     return ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
 
 
-def _read_sidecar(csv_path: Path) -> dict | None:
+SIDECAR_KEYS = ("dataset", "protocol")
+"""What a sidecar must record: what the table's numbers are of."""
+
+
+def _read_sidecar(csv_path: Path) -> dict:
     path = csv_path.with_suffix(".json")
     if not path.exists():
-        return None
+        raise RewardTableError(
+            f"reward table {csv_path} has no sidecar {path}: the JSON file that records the "
+            "dataset and training protocol of its numbers (the builder writes it with the first "
+            "row)")
     try:
         meta = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise RewardTableError(f"sidecar {path} of reward table {csv_path} is not JSON: {e}") from None
     if not isinstance(meta, dict):
         raise RewardTableError(f"sidecar {path} of reward table {csv_path} is not a JSON object")
+    missing = [k for k in SIDECAR_KEYS if k not in meta]
+    if not isinstance(meta.get("protocol", {}), dict) or "name" not in meta.get("protocol", {}):
+        missing.append("protocol.name")
+    if missing:
+        raise RewardTableError(f"sidecar {path} of reward table {csv_path} lacks "
+                               f"{', '.join(missing)}")
     if meta.get("space", "small") != "small":
         raise RewardTableError(
             f"sidecar {path} says space={meta['space']!r}; RewardTable reads A_small tables only"
@@ -278,11 +293,16 @@ def _read_and_check(path: Path) -> pd.DataFrame:
             raise RewardTableError(f"reward table {path}: column {col} is not numeric on "
                                    f"line(s) {_rows(bad)}")
         df[col] = values
-    for col in ("arch_index", "seed") + INT_METRICS:
-        bad = (df[col] != df[col].round()) | (df[col] < 0)
+    for col in ("arch_index", "seed") + METRICS:
+        bad = np.isinf(df[col])
         if bad.any():
-            raise RewardTableError(f"reward table {path}: column {col} must hold integers >= 0; "
-                                   f"line(s) {_rows(bad)} do not")
+            raise RewardTableError(f"reward table {path}: column {col} must be finite; "
+                                   f"line(s) {_rows(bad)} are not")
+    for col in ("arch_index", "seed") + INT_METRICS:
+        bad = (df[col] != df[col].round()) | (df[col] < 0) | (df[col] > MAX_INT)
+        if bad.any():
+            raise RewardTableError(f"reward table {path}: column {col} must hold integers from 0 "
+                                   f"to 2**53; line(s) {_rows(bad)} do not")
         df[col] = df[col].astype(np.int64)
     for col in ("validation_accuracy", "test_accuracy"):
         bad = ~df[col].between(0.0, 100.0)
@@ -294,6 +314,12 @@ def _read_and_check(path: Path) -> pd.DataFrame:
         if bad.any():
             raise RewardTableError(f"reward table {path}: {col} must be >= 0; "
                                    f"line(s) {_rows(bad)} are not")
+
+    for col in ("device", "precision"):
+        bad = df[col].isna() | (df[col].astype(str).str.strip() == "")
+        if bad.any():
+            raise RewardTableError(f"reward table {path}: {col} is empty on line(s) {_rows(bad)}; "
+                                   "every row records what trained it")
 
     cells: dict[str, SmallCell] = {}
     for text in df["arch"].unique():
@@ -374,17 +400,19 @@ class RewardTable:
 
     :param path: the table's CSV. Its JSON sidecar (same stem), if present, is read into
         :attr:`meta`.
+    :param allow_partial: load a table whose cells have different numbers of training seeds (a
+        build in progress adds seeds cell by cell); each cell's mean is then over the seeds it
+        has, and every record's ``num_seeds`` says how many. Off by default: such a table mixes
+        one-seed and two-seed means.
     :raises FileNotFoundError: if the CSV does not exist.
-    :raises RewardTableError: if the table is malformed or does not cover all 64 cells.
-
-    A cell may have a different number of seeds than another (a build in progress adds seeds
-    cell by cell); a mean is over the seeds the cell has.
+    :raises RewardTableError: if the table or its sidecar is missing, malformed, does not cover
+        all 64 cells, or (unless ``allow_partial``) gives its cells different seed counts.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, allow_partial: bool = False) -> None:
         self.path = Path(path)
         self._df = _read_and_check(self.path)
-        self.meta: dict | None = _read_sidecar(self.path)
+        self.meta: dict = _read_sidecar(self.path)
 
         groups = [g for _, g in self._df.groupby("arch_index", sort=True)]
         self.num_seeds = _frozen(np.array([len(g) for g in groups], dtype=np.int64))
@@ -393,6 +421,13 @@ class RewardTable:
         # the unused slots, which sampling never picks.
         slots = [list(range(len(g))) + [0] * (width - len(g)) for g in groups]
         self._same_seed_count = bool((self.num_seeds == width).all())
+        if not self._same_seed_count and not allow_partial:
+            counts = np.unique(self.num_seeds, return_counts=True)
+            spread = ", ".join(f"{c} with {n} seed{'s' * int(n != 1)}" for n, c in zip(*counts))
+            raise RewardTableError(
+                f"reward table {self.path} gives its cells different numbers of training seeds "
+                f"({spread}): a build in progress. Finish it, or pass allow_partial=True "
+                "(allow_partial_table=True to an env) to use each cell's seeds as they are.")
 
         def by_seed(col: str) -> np.ndarray:
             return _frozen(np.stack([g[col].to_numpy()[s] for g, s in zip(groups, slots)]))
@@ -582,11 +617,11 @@ class RewardTable:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(path: str, mtime_ns: int, size: int) -> RewardTable:
-    return RewardTable(path)
+def _load_cached(path: str, mtime_ns: int, size: int, allow_partial: bool) -> RewardTable:
+    return RewardTable(path, allow_partial)
 
 
-def load_table(path: str | os.PathLike) -> RewardTable:
+def load_table(path: str | os.PathLike, allow_partial: bool = False) -> RewardTable:
     """A :class:`RewardTable` for ``path``, shared between callers while the file is unchanged.
 
     Every env made by ``gym.make`` or ``gym.make_vec`` would otherwise parse the CSV again. The
@@ -597,4 +632,4 @@ def load_table(path: str | os.PathLike) -> RewardTable:
         stat = resolved.stat()
     except FileNotFoundError:
         raise FileNotFoundError(f"reward table {path} does not exist") from None
-    return _load_cached(str(resolved), stat.st_mtime_ns, stat.st_size)
+    return _load_cached(str(resolved), stat.st_mtime_ns, stat.st_size, bool(allow_partial))

@@ -389,6 +389,7 @@ def make_evaluator(
     table_path=None,
     seed_mode: str = "mean",
     fidelity: float = 1.0,
+    allow_partial_table: bool = False,
     **live_keywords,
 ) -> Evaluator:
     """The evaluator an env's keywords name: ``"table"``, ``"live"`` or an :class:`Evaluator`.
@@ -428,7 +429,7 @@ def make_evaluator(
                 f"{err} To train each cell live instead, pass evaluator='live' (results are "
                 "cached; see the README's live search section)."
             ) from None
-    table = load_table(table_path)
+    table = load_table(table_path, allow_partial=allow_partial_table)
     _check_variant(table, dataset, protocol)
     return TableEvaluator(table, seed_mode, fidelity)
 

@@ -63,7 +63,8 @@ class NASBatchVecEnv(DummyVecEnv):
                              "one whose action is a whole architecture, such as "
                              "NASCell-large-v0 or NASCell-small-v0")
         shared = {k: v for k, v in env_kwargs.items()
-                  if k not in LIVE_KEYWORDS and k not in ("evaluator", "table_path", "fidelity")}
+                  if k not in LIVE_KEYWORDS
+                  and k not in ("evaluator", "table_path", "fidelity", "allow_partial_table")}
         shared["evaluator"] = base.evaluator
         makers = [lambda: first] + [lambda: gym.make(env_id, **shared)] * (n_envs - 1)
         super().__init__(makers)

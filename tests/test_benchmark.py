@@ -37,9 +37,10 @@ def table() -> RewardTable:
 
 
 def write_variant(tmp_path: Path, edit, name: str = "table.csv") -> Path:
-    """Copy the fixture to ``tmp_path`` with its rows changed by ``edit(df) -> df``."""
+    """Copy the fixture and its sidecar to ``tmp_path`` with its rows changed by ``edit(df) -> df``."""
     path = tmp_path / name
     edit(pd.read_csv(FIXTURE)).to_csv(path, index=False)
+    shutil.copy(FIXTURE.with_suffix(".json"), path.with_suffix(".json"))
     return path
 
 
@@ -108,8 +109,13 @@ def test_batch_query_equals_single_queries(table):
 
 
 def test_cells_with_fewer_seeds_average_and_sample_the_seeds_they_have(tmp_path):
-    """A build in progress adds seed 1 cell by cell: cells 32-63 have seed 0 only."""
-    table = RewardTable(write_variant(tmp_path, lambda df: df[(df["seed"] == 0) | (df["arch_index"] < 32)]))
+    """A build in progress adds seed 1 cell by cell: cells 32-63 have seed 0 only. Loading it is
+    an error unless asked for."""
+    path = write_variant(tmp_path, lambda df: df[(df["seed"] == 0) | (df["arch_index"] < 32)])
+    with pytest.raises(RewardTableError, match=r"different numbers of training seeds \(32 with 1 "
+                                               r"seed, 32 with 2 seeds\).*allow_partial=True"):
+        RewardTable(path)
+    table = RewardTable(path, allow_partial=True)
     assert table.num_seeds.tolist() == [2] * 32 + [1] * 32
     seed0 = table.df.query("seed == 0").set_index("arch_index")["validation_accuracy"]
     assert table.query(40)["validation_accuracy"] == seed0[40]
@@ -207,6 +213,16 @@ def test_incomplete_table_names_the_missing_cells(tmp_path):
     (lambda df: df.assign(cell_parameters=df["cell_parameters"].where(df.index != 64, 1)), "differs between the seeds"),
     (lambda df: df.assign(diverged=df["diverged"].astype(object).where(df.index != 0, "maybe")), "diverged"),
     (lambda df: df.iloc[:0], "no rows"),
+    (lambda df: df.iloc[:99], "different numbers of training seeds"),  # cut at a row boundary
+    (lambda df: df.assign(device=df["device"].where(df.index != 127, np.nan),
+                          precision=df["precision"].where(df.index != 127, np.nan)),
+     "device is empty on line\\(s\\) 129"),
+    (lambda df: df.assign(flops=df["flops"].astype(float).where(df.index != 0, 1e30)),
+     "flops must hold integers from 0 to 2\\*\\*53"),
+    (lambda df: df.assign(flops=df["flops"].astype(float).where(df.index != 0, np.inf)),
+     "flops must be finite"),
+    (lambda df: df.assign(training_time=df["training_time"].where(df.index != 0, np.inf)),
+     "training_time must be finite"),
 ])
 def test_malformed_table_names_the_file_and_the_fault(tmp_path, edit, message):
     path = write_variant(tmp_path, edit)
@@ -226,6 +242,18 @@ def test_unreadable_csv_and_sidecar_name_the_file(tmp_path):
         RewardTable(path)
 
 
+def test_a_table_without_its_sidecar_or_with_a_sidecar_lacking_a_key_is_refused(tmp_path):
+    path = write_variant(tmp_path, lambda df: df)
+    path.with_suffix(".json").unlink()
+    with pytest.raises(RewardTableError, match="table.csv has no sidecar .*table.json"):
+        RewardTable(path)
+    meta = json.loads(FIXTURE.with_suffix(".json").read_text())
+    del meta["dataset"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(RewardTableError, match="table.json of reward table .*table.csv lacks dataset"):
+        RewardTable(path)
+
+
 def test_sidecar_is_read(table):
     assert table.meta["dataset"] == "mnist" and table.meta["protocol"]["name"] == "fast"
 
@@ -238,8 +266,7 @@ def test_unmeasured_latency_is_allowed_but_not_as_a_budget(tmp_path):
 
 
 def test_load_table_shares_a_table_until_the_file_changes(tmp_path):
-    path = tmp_path / "table.csv"
-    shutil.copy(FIXTURE, path)
+    path = write_variant(tmp_path, lambda df: df)
     first = load_table(path)
     assert load_table(path) is first
     write_variant(tmp_path, lambda df: df.assign(training_time=df["training_time"] + 1000))

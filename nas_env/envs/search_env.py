@@ -27,6 +27,8 @@ class CellSearchEnv(gym.Env):
     :param evaluator: ``"table"`` (a reward table: A_small only), ``"live"`` (train each cell,
         cached) or an :class:`~nas_env.evaluators.Evaluator`.
     :param table_path: an explicit table CSV instead of the shipped one (``"table"`` only).
+    :param allow_partial_table: load a table whose cells have different seed counts (a build in
+        progress; each record's ``num_seeds`` says how many); otherwise that is an error.
     :param reward: ``"val"`` or ``"param"`` (see :class:`nas_env.benchmark.Reward`).
     :param budget_scope: ``"cells"`` (default) or ``"network"``.
     :param budget_metric: any budget metric instead of a scope.
@@ -50,6 +52,7 @@ class CellSearchEnv(gym.Env):
         protocol: str = "fast",
         evaluator: str | Evaluator = "table",
         table_path: str | os.PathLike | None = None,
+        allow_partial_table: bool = False,
         reward: str = "val",
         budget_scope: str | None = None,
         budget_metric: str | None = None,
@@ -72,7 +75,8 @@ class CellSearchEnv(gym.Env):
         self.reward_fn = Reward.from_keywords(reward, budget_scope, budget_metric, budget)
         self.evaluator = make_evaluator(
             space, evaluator, dataset, protocol, table_path, seed_mode, fidelity,
-            data_root=data_root, cache_path=cache_path, train_seeds=train_seeds, device=device,
+            allow_partial_table, data_root=data_root, cache_path=cache_path,
+            train_seeds=train_seeds, device=device,
             threads=threads, measure_latency=measure_latency, backend=backend, workers=workers)
         self.evaluator.check_metric(self.reward_fn.budget_metric)
         self.failure_reward = FAILURE_REWARDS[self.reward_fn.kind]
