@@ -1,8 +1,12 @@
-"""Train A_small cells and write their rewards to ``reward_tables/small_<dataset>_<protocol>.csv``.
+"""Train A_small cells and write their rewards to ``OUT_DIR/small_<dataset>_<protocol>.csv``.
 
 Resumable: rerun the same command after an interruption and it continues where it stopped.
+``OUT_DIR`` defaults to ``~/.local/share/nas_env/reward_tables`` (``$XDG_DATA_HOME``); the
+maintainers build the shipped tables with ``--out-dir reward_tables``.
 
-    python experiments/build_reward_table.py --dataset mnist --protocol fast --seeds 0,1
+    python experiments/build_reward_table.py --dataset fashion_mnist --protocol fast --seeds 0,1
+    python -c "import gymnasium as gym, nas_env; gym.make('NASCell-small-v0', \
+        dataset='fashion_mnist', table_path='PATH/small_fashion_mnist_fast.csv')"
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ import argparse
 
 import torch
 
+from nas_env.benchmark import RewardTableError
+from nas_env.data import DATASETS, DatasetNotFoundError
 from nas_env.spaces import NUM_OPS, InvalidArchitectureError, SmallCell, parse_architecture
-from nas_env.table_builder import build_reward_table
-from nas_env.data import DATASETS
+from nas_env.table_builder import build_reward_table, default_out_dir
 from nas_env.training import PROTOCOLS
 
 
@@ -43,7 +48,9 @@ def main() -> None:
     parser.add_argument("--archs", default=f"0-{NUM_OPS**2 - 1}",
                         help="cell indices like 0-63 or 3,17, or ';'-separated string forms (default: all 64)")
     parser.add_argument("--seeds", default="0", help="training seeds, like 0 or 0,1 or 0-4 (default: 0)")
-    parser.add_argument("--out-dir", default="reward_tables", help="folder of the table (default: reward_tables)")
+    parser.add_argument("--out-dir", default=None,
+                        help=f"folder of the table (default: {default_out_dir()}; the repository's "
+                             "shipped tables: reward_tables)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"], help="autocast precision")
@@ -52,11 +59,15 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    path = build_reward_table(
-        dataset=args.dataset, protocol=args.protocol, archs=parse_archs(args.archs),
-        seeds=parse_int_list(args.seeds), out_dir=args.out_dir, data_root=args.data_root,
-        device=args.device, precision=args.precision,
-    )
+    try:
+        archs, seeds = parse_archs(args.archs), parse_int_list(args.seeds)
+        path = build_reward_table(
+            dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
+            out_dir=args.out_dir, data_root=args.data_root, device=args.device,
+            precision=args.precision,
+        )
+    except (DatasetNotFoundError, RewardTableError, InvalidArchitectureError, ValueError) as err:
+        parser.exit(2, f"build_reward_table.py: error: {err}\n")
     print(f"table: {path}")
 
 

@@ -119,24 +119,34 @@ def check_seed_mode(seed_mode: str) -> str:
     return seed_mode
 
 
+def user_table_dir() -> Path:
+    """Where tables a user builds go: ``$XDG_DATA_HOME/nas_env/reward_tables``, else
+    ``~/.local/share/nas_env/reward_tables`` (never inside the installed package)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nas_env" / "reward_tables"
+
+
 def table_path(dataset: str = "mnist", protocol: str = "fast", space: str = "small") -> Path:
-    """The path of the table shipped for ``space``, ``dataset`` and ``protocol``.
+    """The path of the table for ``space``, ``dataset`` and ``protocol``: the one shipped with
+    the package, else one built into :func:`user_table_dir`.
 
-    Found through ``importlib.resources``, so it works from an installed wheel as from a checkout.
+    The shipped tables are found through ``importlib.resources``, so this works from an installed
+    wheel as from a checkout.
 
-    :raises FileNotFoundError: if no such table is shipped; the message lists those that are.
+    :raises FileNotFoundError: if there is no such table; the message lists those there are.
     """
-    folder = importlib.resources.files("reward_tables")
-    path = Path(str(folder / f"{space}_{dataset}_{protocol}.csv"))
-    if not path.is_file():
-        shipped = sorted(p.name for p in Path(str(folder)).glob("*.csv"))
-        raise FileNotFoundError(
-            f"no reward table is shipped for space={space!r}, dataset={dataset!r}, "
-            f"protocol={protocol!r} (looked for {path}); shipped tables: "
-            f"{', '.join(shipped) or 'none'}. Build one with experiments/build_reward_table.py "
-            "and pass its path as table_path."
-        )
-    return path
+    name = f"{space}_{dataset}_{protocol}.csv"
+    folder = Path(str(importlib.resources.files("reward_tables")))
+    for path in (folder / name, user_table_dir() / name):
+        if path.is_file():
+            return path
+    shipped = sorted(p.name for p in folder.glob("*.csv"))
+    raise FileNotFoundError(
+        f"no reward table for space={space!r}, dataset={dataset!r}, protocol={protocol!r} "
+        f"(looked for {folder / name} and {user_table_dir() / name}); shipped tables: "
+        f"{', '.join(shipped) or 'none'}. Build one with experiments/build_reward_table.py "
+        "(it writes into the second folder), or pass a table's path as table_path."
+    )
 
 
 @dataclass(frozen=True)

@@ -77,17 +77,25 @@ class DataSplits:
         return DataSplits(**moved, dataset=self.dataset, root=self.root)
 
 
-def _load_raw(dataset: str, root: Path, train: bool):
+def _load_raw(dataset: str, root: Path, train: bool, download: bool):
     cls = DATASETS[dataset]
-    try:
-        ds = cls(str(root), train=train, download=True)
-    except Exception as err:  # torchvision raises several types for "no files, no network"
-        folder = root / cls.__name__ / "raw"
+    folder = root / cls.__name__ / "raw"
+    if not download and not folder.is_dir():
+        # torchvision would create the folders first; a root the user named may be read-only.
         raise DatasetNotFoundError(
-            f"{dataset} is not in {folder} and could not be downloaded ({err}). "
-            f"Put the four *-ubyte files there, or point --data-root or ${ENV_VAR} at a folder "
-            f"that holds {cls.__name__}/raw/."
-        ) from err
+            f"{dataset} is not in {folder}: put the four *-ubyte files there, or point --data-root "
+            f"or ${ENV_VAR} at a folder that holds {cls.__name__}/raw/ (with neither, the data is "
+            f"downloaded into {user_cache_dir() / 'datasets'})."
+        )
+    try:
+        ds = cls(str(root), train=train, download=download)
+    except Exception as err:  # torchvision raises several types for "no files, no network"
+        raise DatasetNotFoundError(
+            f"{dataset} is not in {folder} and could not be "
+            f"{'downloaded' if download else 'read'} ({str(err).splitlines()[0]}). Put the four "
+            f"*-ubyte files there, or point --data-root or ${ENV_VAR} at a folder that holds "
+            f"{cls.__name__}/raw/."
+        ) from None
     return ds.data, ds.targets
 
 
@@ -113,12 +121,20 @@ def load_dataset(
     split_seed: int = SPLIT_SEED,
     validation_fraction: float = VALIDATION_FRACTION,
 ) -> DataSplits:
-    """Load ``dataset`` (``"mnist"`` or ``"fashion_mnist"``) split into train/validation/test."""
+    """Load ``dataset`` (``"mnist"`` or ``"fashion_mnist"``) split into train/validation/test.
+
+    Missing files are downloaded only into the per-user cache (when neither ``root`` nor
+    ``$NAS_ENV_DATA`` names a root): a root the user named is only read, and never gains folders.
+
+    :raises DatasetNotFoundError: if the files are not there (one line: where they were looked
+        for and how to point at them).
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+    named = root is not None or bool(os.environ.get(ENV_VAR))
     data_root = default_data_root(root)
-    images, labels = _load_raw(dataset, data_root, train=True)
-    test_images, test_labels = _load_raw(dataset, data_root, train=False)
+    images, labels = _load_raw(dataset, data_root, train=True, download=not named)
+    test_images, test_labels = _load_raw(dataset, data_root, train=False, download=not named)
 
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
     n_val = int(round(len(images) * validation_fraction))

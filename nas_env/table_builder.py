@@ -18,7 +18,8 @@ import datetime as _dt
 import json
 import os
 import platform
-import tempfile
+import secrets
+import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -27,9 +28,9 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from .benchmark import TABLE_COLUMNS
+from .benchmark import TABLE_COLUMNS, RewardTableError, user_table_dir
 from .cache import EvaluationCache
-from .data import SPLIT_SEED, VALIDATION_FRACTION, load_dataset
+from .data import DATASETS, SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .spaces import SmallCell
 from .training import Protocol, get_protocol, resolve_device, train_child
 
@@ -40,9 +41,14 @@ def table_stem(space: str, dataset: str, protocol: str) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a mix.
+
+    The file gets the permissions of any new file (``0o666`` less the umask), not ``mkstemp``'s
+    private ``0o600``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
@@ -50,8 +56,14 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def default_out_dir() -> Path:
+    """Where the builder writes tables unless told: :func:`~nas_env.benchmark.user_table_dir`,
+    where :func:`~nas_env.benchmark.table_path` finds them."""
+    return user_table_dir()
 
 
 def protocol_record(dataset: str, protocol: str | Protocol, device: str, precision: str,
@@ -75,12 +87,26 @@ def protocol_record(dataset: str, protocol: str | Protocol, device: str, precisi
     }
 
 
-def _comparable(record: dict) -> dict:
+def _comparable(record: dict, path: Path) -> dict:
     """The parts of a sidecar that must match for rows to share a table (a protocol recorded
     before a field existed has that field's default, which is what it used)."""
-    fields = {k: record[k] for k in ("space", "dataset", "split_seed", "validation_fraction",
-                                     "precision")}
+    keys = ("space", "dataset", "split_seed", "validation_fraction", "precision", "protocol")
+    missing = [k for k in keys if k not in record]
+    if missing:
+        raise RewardTableError(f"sidecar {path} lacks {', '.join(missing)}; it was not written by "
+                               "this builder, so its rows cannot be extended")
+    fields = {k: record[k] for k in keys[:-1]}
     return {**fields, "protocol": Protocol.from_dict(record["protocol"])}
+
+
+def _read_sidecar(path: Path) -> dict:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RewardTableError(f"sidecar {path} is not readable JSON ({err})") from None
+    if not isinstance(record, dict):
+        raise RewardTableError(f"sidecar {path} is not a JSON object")
+    return record
 
 
 def _read_table(csv_path: Path) -> pd.DataFrame:
@@ -96,7 +122,7 @@ def build_reward_table(
     protocol: str | Protocol = "fast",
     archs: Iterable[SmallCell] | None = None,
     seeds: Sequence[int] = (0,),
-    out_dir: str | os.PathLike = "reward_tables",
+    out_dir: str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
     device: str = "auto",
     precision: str = "auto",
@@ -105,46 +131,61 @@ def build_reward_table(
     """Train every (cell, seed) not yet in the table and append its row. Returns the CSV path.
 
     Jobs run seed-major: every cell with the first seed, then every cell with the next, so a
-    partial table covers the space once before it repeats it.
+    partial table covers the space once before it repeats it. Everything is checked before
+    anything is written: the dataset's name, an existing sidecar's protocol, and (when there is
+    something to train) the dataset's files. Prints where the table goes and how many pairs are
+    to train; without a terminal (a log file) it prints one line per finished row instead of
+    progress bars.
+
+    :param out_dir: the table's folder (default: :func:`default_out_dir`).
+    :raises ValueError: for an unknown dataset or a protocol that differs from the table's.
+    :raises RewardTableError: for an existing sidecar that is not this builder's JSON.
+    :raises nas_env.data.DatasetNotFoundError: if the dataset's files are not there.
     """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset={dataset!r}; allowed: {', '.join(DATASETS)}")
     cells = list(SmallCell.all() if archs is None else archs)
     proto = get_protocol(protocol)
     dev = resolve_device(device)
     precision = proto.precision if precision == "auto" else precision
-    out = Path(out_dir)
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
     stem = table_stem("small", dataset, proto.name)
     csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"
 
     record = protocol_record(dataset, proto, dev.type, precision)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{csv_path}.lock")
-    with lock:
-        if sidecar_path.exists():
-            old = json.loads(sidecar_path.read_text())
-            if _comparable(old) != _comparable(record):
-                raise ValueError(
-                    f"{sidecar_path} records a different protocol than this build "
-                    f"({_comparable(old)} vs {_comparable(record)}); choose another --out-dir "
-                    "or the protocol the table was built with."
-                )
-        else:
-            record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
-        done = _done_pairs(_read_table(csv_path))
+    if sidecar_path.exists():
+        old = _read_sidecar(sidecar_path)
+        if _comparable(old, sidecar_path) != _comparable(record, sidecar_path):
+            raise ValueError(
+                f"{sidecar_path} records a different protocol than this build "
+                f"({_comparable(old, sidecar_path)} vs {_comparable(record, sidecar_path)}); "
+                "choose another --out-dir or the protocol the table was built with."
+            )
+    done = _done_pairs(_read_table(csv_path))
     jobs = [(seed, cell) for seed in seeds for cell in cells if (cell.to_string(), seed) not in done]
+    asked = len(cells) * len(seeds)
+    print(f"table {csv_path}: {asked - len(jobs)} of the {asked} requested (cell, seed) pairs are "
+          f"there, {len(jobs)} to train", flush=True)
     if not jobs:
         return csv_path
 
-    data = load_dataset(dataset, data_root)
-    outer = tqdm(jobs, desc="cells", unit="cell", disable=not progress)
-    inner = tqdm(total=0, desc="steps", unit="step", leave=False, disable=not progress)
+    data = load_dataset(dataset, data_root)  # before any write: a missing dataset writes nothing
+    out.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{csv_path}.lock")
+    with lock:
+        if not sidecar_path.exists():
+            record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            atomic_write_text(sidecar_path, json.dumps(record, indent=2) + "\n")
+    bars = progress and sys.stderr.isatty()
+    outer = tqdm(jobs, desc="cells", unit="cell", disable=not bars)
+    inner = tqdm(total=0, desc="steps", unit="step", leave=False, disable=not bars)
 
     def on_step(step: int, total: int) -> None:
         if step == 1:
             inner.reset(total=total)
         inner.update(1)
 
-    for seed, cell in outer:
+    for number, (seed, cell) in enumerate(outer, start=1):
         with lock:  # another builder on the same table may have done it meanwhile
             if (cell.to_string(), seed) in _done_pairs(_read_table(csv_path)):
                 continue
@@ -163,6 +204,9 @@ def build_reward_table(
             if (cell.to_string(), seed) not in _done_pairs(table):
                 table = new if table.empty else pd.concat([table, new], ignore_index=True)
                 atomic_write_text(csv_path, table.to_csv(index=False))
+        if progress and not bars:
+            print(f"{number}/{len(jobs)} {cell.paper_name()} seed {seed}: validation "
+                  f"{result['validation_accuracy']:.2f}%, {result['training_time']:.0f} s", flush=True)
     inner.close()
     outer.close()
     return csv_path

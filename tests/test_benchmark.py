@@ -282,6 +282,16 @@ def test_table_path_finds_shipped_tables_and_lists_them_otherwise():
         table_path("cifar10", "fast")
 
 
+def test_a_table_built_into_the_user_folder_is_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    folder = tmp_path / "nas_env" / "reward_tables"
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURE, folder / "small_mnist_paper.csv")
+    assert table_path("mnist", "paper") == folder / "small_mnist_paper.csv"
+    assert table_path("mnist", "fast").parent.name == "reward_tables"  # shipped ones come first
+    assert table_path("mnist", "fast").parent != folder
+
+
 def test_the_wheel_ships_the_tables(tmp_path):
     """Build a wheel from a copy of the sources (the checkout stays clean) and list its files."""
     source = tmp_path / "src"

@@ -50,6 +50,28 @@ def test_missing_dataset_names_the_folder_and_the_fix(tmp_path):
     message = str(info.value)
     assert str(tmp_path / "MNIST" / "raw") in message
     assert "NAS_ENV_DATA" in message and "--data-root" in message
+    assert "\n" not in message
+
+
+def test_a_named_root_is_never_written_to(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(DatasetNotFoundError, match="nowhere/MNIST/raw"):
+        load_dataset("mnist", missing)
+    assert not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetNotFoundError):
+        load_dataset("mnist", empty)
+    assert list(empty.iterdir()) == []  # torchvision's download step did not create MNIST/raw
+
+
+def test_only_the_default_root_downloads(monkeypatch, tmp_path):
+    """With no root named, a missing dataset is fetched into the user cache (here from a closed
+    port, so the error names the download)."""
+    monkeypatch.delenv("NAS_ENV_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(DatasetNotFoundError, match="could not be downloaded"):
+        load_dataset("mnist")
 
 
 def test_unknown_dataset_lists_allowed():

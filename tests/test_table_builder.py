@@ -101,3 +101,74 @@ def test_builders_sharing_a_table_keep_each_others_rows(tmp_path, synthetic_data
     table = pd.read_csv(path)
     assert sorted(table["arch"]) == sorted(c.to_string() for c in CELLS)  # neither row lost
     assert calls == [(CELLS[0].to_string(), 0)]  # CELLS[1] was not trained a second time
+
+
+def run_builder(*args: str) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "experiments/build_reward_table.py", *args], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_builder_says_what_is_there_and_what_is_to_train(tmp_path, synthetic_data_root,
+                                                             monkeypatch, capsys):
+    monkeypatch.setattr(builder, "train_child", fake_train_child([]))
+    build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path, data_root=synthetic_data_root,
+                       device="cpu", progress=False)
+    assert "0 of the 2 requested (cell, seed) pairs are there, 2 to train" in capsys.readouterr().out
+    build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path, data_root=synthetic_data_root,
+                       device="cpu", progress=False)
+    out = capsys.readouterr().out
+    assert str(tmp_path / "small_mnist_fast.csv") in out and "2 of the 2" in out and "0 to train" in out
+
+
+def test_the_builder_defaults_to_the_user_data_folder(tmp_path, synthetic_data_root, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data_home"))
+    monkeypatch.setattr(builder, "train_child", fake_train_child([]))
+    path = build_reward_table("mnist", "fast", CELLS[:1], data_root=synthetic_data_root,
+                              device="cpu", progress=False)
+    assert path == tmp_path / "data_home" / "nas_env" / "reward_tables" / "small_mnist_fast.csv"
+
+
+def test_a_missing_data_root_is_one_line_and_writes_nothing(tmp_path):
+    done = run_builder("--archs", "0", "--out-dir", str(tmp_path / "out"),
+                       "--data-root", str(tmp_path / "nowhere"))
+    assert done.returncode == 2
+    assert done.stderr.startswith("build_reward_table.py: error: mnist is not in")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_an_unknown_dataset_writes_no_sidecar(tmp_path, synthetic_data_root):
+    with pytest.raises(ValueError, match="dataset='cifar10'; allowed: mnist, fashion_mnist"):
+        build_reward_table("cifar10", "fast", CELLS, out_dir=tmp_path, data_root=synthetic_data_root)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sidecar, message", [
+    ("{not json", "is not readable JSON"),
+    ('{"space": "small", "dataset": "mnist"}', "lacks split_seed, validation_fraction, precision, protocol"),
+])
+def test_a_foreign_sidecar_is_a_clear_error(tmp_path, synthetic_data_root, sidecar, message):
+    from nas_env.benchmark import RewardTableError
+
+    (tmp_path / "small_mnist_fast.json").write_text(sidecar)
+    with pytest.raises(RewardTableError, match=message):
+        build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path, data_root=synthetic_data_root)
+
+
+def test_written_files_honour_the_umask(tmp_path, synthetic_data_root, monkeypatch):
+    import os
+
+    monkeypatch.setattr(builder, "train_child", fake_train_child([]))
+    previous = os.umask(0o022)
+    try:
+        path = build_reward_table("mnist", "fast", CELLS[:1], out_dir=tmp_path,
+                                  data_root=synthetic_data_root, device="cpu", progress=False)
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert path.with_suffix(".json").stat().st_mode & 0o777 == 0o644
