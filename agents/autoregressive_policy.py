@@ -190,6 +190,21 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
     def _distribution(self, batch_size: int) -> AutoregressiveCategoricalDistribution:
         return self.action_dist.proba_distribution(self.decoder, batch_size)
 
+    def forward_actor(self, features: th.Tensor) -> th.Tensor:
+        """Not available: the actor is the LSTM decoder, which reads no observation features, so
+        there is no actor latent. Use :meth:`get_distribution`, :meth:`forward` or
+        :meth:`evaluate_actions`."""
+        raise NotImplementedError(_NO_LATENT.format("forward_actor"))
+
+    def _get_action_dist_from_latent(self, latent_pi: th.Tensor):
+        """Not available, as :meth:`forward_actor`; use :meth:`get_distribution`."""
+        raise NotImplementedError(_NO_LATENT.format("_get_action_dist_from_latent"))
+
+
+_NO_LATENT = ("AutoregressiveLSTMPolicy.{} does not exist: the actor is an LSTM decoder that reads "
+              "no observation features, so there is no actor latent and no action_net. Use "
+              "get_distribution(obs), forward(obs) or evaluate_actions(obs, actions).")
+
 
 def _batch_size(obs: PyTorchObs) -> int:
     if isinstance(obs, dict):

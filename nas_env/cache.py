@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -102,7 +103,7 @@ class EvaluationCache:
         ).fetchone()
         if row is None:
             return None
-        result = {**NOT_TRAINED, **json.loads(row[0])}
+        result = {**NOT_TRAINED, "evaluation_time": math.nan, **json.loads(row[0])}
         result["source"] = "cache"
         return result
 

@@ -59,7 +59,7 @@ def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator
         arch=cell.to_string(), arch_key=cell.key,
         arch_index=cell.index if isinstance(cell, SmallCell) else None,
         seed=seed, num_seeds=0 if seed is None else 1, validation_accuracy=math.nan,
-        test_accuracy=math.nan, val_curve=[], training_time=0.0,
+        test_accuracy=math.nan, val_curve=[], training_time=0.0, evaluation_time=0.0,
         **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
         failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
         fidelity=0.0 if seed is None else 1.0, device="", precision="", **NOT_TRAINED,
@@ -88,7 +88,8 @@ def mean_result(results: Sequence[EvalResult]) -> EvalResult:
     epochs = sorted(set.intersection(*(set(c) for c in curves)))
     merged = dict(first)
     merged.update({k: float(np.mean([r[k] for r in results]))
-                   for k in ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")})
+                   for k in ("validation_accuracy", "test_accuracy", "training_time",
+                             "evaluation_time", "latency_ms")})
     merged.update(
         seed=None, num_seeds=len(results),
         val_curve=[[e, float(np.mean([c[e] for c in curves]))] for e in epochs],

@@ -11,8 +11,11 @@ Keys
 (A_small's ``8 * op1 + op2``; ``None`` for A_large), ``seed`` (the training seed; ``None`` for a mean
 over seeds), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (percent),
 ``val_curve`` (``[[epoch, validation_accuracy], ...]`` at every checkpoint), ``training_time``
-(seconds), ``trainable_parameters`` and ``cell_parameters`` and ``flops`` (of the paper-size child
-network, whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; NaN where
+(seconds of the training loop, its validation checkpoints included: the cost a search is charged),
+``evaluation_time`` (the seconds of ``training_time`` spent on the validation checkpoints, so the
+optimiser's share is the difference; NaN where not recorded, as in the reward tables),
+``trainable_parameters`` and ``cell_parameters`` and ``flops`` (of the paper-size child network,
+whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; NaN where
 not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed: ``"diverged"``,
 ``"out_of_memory: ..."``, ``"worker_lost: ..."``), ``source`` (``"table"``, ``"training"`` or
 ``"cache"``), ``dataset``, ``protocol`` (its name), ``fidelity`` (the fraction of the protocol's
@@ -41,6 +44,7 @@ class EvalResult(TypedDict):
     test_accuracy: float
     val_curve: list
     training_time: float
+    evaluation_time: float
     trainable_parameters: int
     cell_parameters: int
     flops: int

@@ -33,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import numpy as np
+
 OPS: tuple[str, ...] = (
     "conv1x3_3x1",
     "conv3x3",
@@ -138,7 +140,9 @@ class SmallCell:
 
     @classmethod
     def from_index(cls, index: int) -> "SmallCell":
-        if not isinstance(index, (int,)) or isinstance(index, bool) or not 0 <= index < NUM_OPS**2:
+        if isinstance(index, np.integer):
+            index = int(index)
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < NUM_OPS**2:
             raise InvalidArchitectureError(
                 f"A_small index {index!r} is out of range; allowed: integers 0 to {NUM_OPS**2 - 1}"
             )

@@ -61,6 +61,8 @@ class Protocol:
     :param schedule: ``"constant"`` or ``"onecycle"``.
     :param batch_size: images per step.
     :param checkpoints_per_epoch: validation evaluations per epoch.
+    :param optimizer: ``"adam"``, the only one implemented (recorded so a table says what it used).
+    :param loss: ``"nll"`` (negative log-likelihood of the log-softmax), the only one implemented.
     :param train_images: train on the first this many images of the train split (the split is a
         fixed random permutation, so this is a fixed random subset); ``None``: all of it.
     :param val_images: validate on the first this many validation images; ``None``: all.
@@ -90,6 +92,9 @@ class Protocol:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
+        if self.optimizer != "adam" or self.loss != "nll":
+            raise ValueError(f"optimizer={self.optimizer!r}, loss={self.loss!r}; train_child "
+                             "implements the paper's: optimizer='adam', loss='nll'")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
@@ -282,6 +287,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
     nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
     diverged = False
     step = 0
+    evaluation_time = 0.0
     start = time.perf_counter()
     net.train()
     for _ in range(proto.epochs):
@@ -304,14 +310,17 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 if bool(nonfinite):
                     diverged = True
                     break
+                checkpoint = time.perf_counter()
                 val_curve.append([round(step / steps_per_epoch, 4),
                                   evaluate(net, data.val_x, data.val_y, precision)])
+                evaluation_time += time.perf_counter() - checkpoint
         if diverged:
             break
     training_time = time.perf_counter() - start
 
     # The last checkpoint falls on the last step, so its figure is the final validation accuracy.
     final_val = val_curve[-1][1] if not diverged else evaluate(net, data.val_x, data.val_y, precision)
+    test_accuracy = evaluate(net, data.test_x, data.test_y, precision)
     return EvalResult(
         arch=cell.to_string(),
         arch_key=cell.key,
@@ -319,9 +328,10 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
         seed=seed,
         num_seeds=1,
         validation_accuracy=final_val,
-        test_accuracy=evaluate(net, data.test_x, data.test_y, precision),
+        test_accuracy=test_accuracy,
         val_curve=val_curve,
         training_time=training_time,
+        evaluation_time=evaluation_time,
         **sizes,
         latency_ms=_latency(cell, net, proto, input_shape) if measure_latency else float("nan"),
         diverged=diverged,

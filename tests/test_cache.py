@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 def fake_result(cell: LargeCell, seed: int = 0, accuracy: float = 90.0) -> dict:
     return {"arch": cell.to_string(), "arch_key": cell.key, "arch_index": None, "seed": seed,
             "num_seeds": 1, "validation_accuracy": accuracy, "test_accuracy": accuracy - 1,
-            "val_curve": [[1.0, accuracy]], "training_time": 12.5, "trainable_parameters": 10,
+            "val_curve": [[1.0, accuracy]], "training_time": 12.5, "evaluation_time": 2.0,
+            "trainable_parameters": 10,
             "cell_parameters": 5, "flops": 20, "latency_ms": float("nan"), "diverged": False,
             "failure": None, "source": "training", "dataset": "mnist", "protocol": "cheap",
             "fidelity": 1.0, "device": "cpu", "precision": "fp32", "worker": "host:123",

@@ -210,6 +210,15 @@ def test_get_distribution_follows_sb3_interface():
     assert th.equal(distribution.get_actions(deterministic=True), distribution.mode())
 
 
+def test_sb3_methods_that_need_an_actor_latent_say_what_to_use_instead():
+    policy = make_model(A_SMALL).policy
+    features = policy.extract_features(obs_batch(2), policy.vf_features_extractor)
+    with pytest.raises(NotImplementedError, match="forward_actor does not exist.*get_distribution"):
+        policy.forward_actor(features)
+    with pytest.raises(NotImplementedError, match="no action_net"):
+        policy._get_action_dist_from_latent(features)
+
+
 @pytest.mark.parametrize(
     "action_space",
     [spaces.Discrete(5), spaces.Box(-1, 1, (2,)), spaces.MultiBinary(3), spaces.MultiDiscrete([[2, 3], [4, 5]])],

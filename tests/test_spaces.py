@@ -72,3 +72,9 @@ def test_large_cell_key_ignores_order_within_a_block():
     assert a.key == b.key
     c = LargeCell([(0, 0, "identity", "conv3x3"), (0, 1, "conv5x5", "max_pool2x2")])
     assert c.key != a.key
+
+
+def test_a_numpy_integer_names_a_cell_like_an_int():
+    import numpy as np
+
+    assert SmallCell.from_index(np.int64(3)) == SmallCell.from_index(3)

@@ -26,6 +26,8 @@ def test_run_reports_every_figure_a_table_needs(run):
     assert [epoch for epoch, _ in run["val_curve"]] == [0.4, 1.0, 1.6, 2.0]  # 5 steps per epoch
     assert run["val_curve"][-1][1] == run["validation_accuracy"]
     assert run["latency_ms"] > 0 and run["training_time"] > 0
+    # The validation checkpoints are part of the training loop's time, and recorded apart.
+    assert 0 < run["evaluation_time"] < run["training_time"]
     assert run["trainable_parameters"] == 25_809_866 and run["cell_parameters"] == 74_688
     assert run["device"] == "cpu" and run["precision"] == "bf16" and not run["diverged"]
 
@@ -55,3 +57,10 @@ def test_protocols_match_the_issue():
     assert PROTOCOLS["fast"].schedule == "onecycle" and PROTOCOLS["fast"].checkpoints_per_epoch >= 4
     with pytest.raises(ValueError, match="allowed: paper, fast"):
         get_protocol("slow")
+
+
+@pytest.mark.parametrize("field", [{"optimizer": "sgd"}, {"loss": "mse"}, {"schedule": "cosine"}])
+def test_a_protocol_states_only_what_train_child_does(field):
+    record = {**PROTOCOLS["fast"].as_dict(), **field}
+    with pytest.raises(ValueError, match="allowed|implements"):
+        Protocol.from_dict(record)
