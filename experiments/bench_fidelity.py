@@ -30,7 +30,7 @@ from nas_env.evaluators import LiveEvaluator
 from nas_env.spaces import LargeCell, SmallCell
 from nas_env.table_builder import export_cache_table
 
-from build_reward_table import parse_int_list  # noqa: E402  ("0,1", "0-3")
+from nas_env.cli import parse_int_list  # noqa: E402  ("0,1", "0-3")
 
 
 def rank_agreement(values: np.ndarray, reference: RewardTable, top: int = 16) -> dict:

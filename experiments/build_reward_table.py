@@ -16,19 +16,11 @@ import argparse
 import torch
 
 from nas_env.benchmark import RewardTableError
+from nas_env.cli import parse_int_list
 from nas_env.data import DATASETS, DatasetNotFoundError
 from nas_env.spaces import NUM_OPS, InvalidArchitectureError, SmallCell, parse_architecture
 from nas_env.table_builder import build_reward_table, default_out_dir
 from nas_env.training import PROTOCOLS
-
-
-def parse_int_list(text: str) -> list[int]:
-    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
-    values: list[int] = []
-    for part in text.split(","):
-        lo, sep, hi = part.partition("-")
-        values.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
-    return values
 
 
 def parse_archs(text: str) -> list[SmallCell]:

@@ -27,7 +27,6 @@ name in place of the dataset with ``--table-path``):
 from __future__ import annotations
 
 import argparse
-import math
 import multiprocessing as mp
 import os
 import time
@@ -43,11 +42,11 @@ import pandas as pd  # noqa: E402
 
 import nas_env  # noqa: E402,F401  (registers the env ids)
 from agents.baselines import SEARCHERS  # noqa: E402
+from agents.search_stats import QUARTILES, censored_percentile, random_search_theory  # noqa: E402
 from agents.search_trace import HIT_TOLERANCE  # noqa: E402
 
 ENV_ID = "NASCell-small-v0"
 REWARD_KINDS = ("val", "param")
-QUARTILES = (25, 50, 75)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,25 +108,6 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def random_search_theory(size: int, optima: int, budget: int, replace: bool) -> dict[str, float]:
-    """Evaluations until uniform random search first finds one of ``optima`` cells among ``size``.
-
-    :returns: ``mean`` (with unlimited budget: ``size / optima`` with replacement,
-        ``(size + 1) / (optima + 1)`` without), the quartiles ``q25``, ``q50``, ``q75`` (the
-        smallest ``t`` with ``P(T <= t) >= q``) and ``p_never``, ``P(T > budget)``.
-    """
-    def survival(t: int) -> float:  # P(T > t)
-        if replace:
-            return (1 - optima / size) ** t
-        return math.prod((size - optima - i) / (size - i) for i in range(min(t, size - optima + 1)))
-
-    horizon = math.ceil(math.log(0.25) / math.log(1 - optima / size)) if replace and optima < size else size
-    quartiles = {f"q{q}": next(t for t in range(1, horizon + 1) if 1 - survival(t) >= q / 100)
-                 for q in QUARTILES}
-    mean = size / optima if replace else (size + 1) / (optima + 1)
-    return {"mean": mean, **quartiles, "p_never": survival(budget)}
-
-
 def first_hits(curves: pd.DataFrame) -> pd.DataFrame:
     """Per run, the evaluations it made and the first that found the optimum (NaN if none did)."""
     hit = curves[curves["regret"] <= HIT_TOLERANCE]
@@ -135,20 +115,6 @@ def first_hits(curves: pd.DataFrame) -> pd.DataFrame:
     evaluated = curves[curves["arch"].fillna("") != ""]
     runs = evaluated.groupby(["method", "reward_kind", "seed"])["evaluation"].size().rename("evaluations")
     return pd.concat([runs, first.rename("first_hit")], axis=1).reset_index()
-
-
-def censored_percentile(values: np.ndarray, percent: float) -> float:
-    """numpy's default (linear) percentile, where ``inf`` stands for "more than the budget".
-
-    Interpolating towards an ``inf`` gives ``inf``; numpy's own would give NaN where the weight
-    on the ``inf`` is zero.
-    """
-    ordered = np.sort(values)
-    position = percent / 100 * (len(ordered) - 1)
-    lo, hi = math.floor(position), math.ceil(position)
-    if lo == hi or np.isinf(ordered[hi]):
-        return float(ordered[hi])
-    return float(ordered[lo] + (ordered[hi] - ordered[lo]) * (position - lo))
 
 
 def _fmt(value: float, budget: int) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 import nas_env  # noqa: F401  (registers the env ids)
 
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
-from build_reward_table import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
+from nas_env.cli import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +247,7 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         summary["backend"] = base.evaluator.backend.name
     env.close()
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
-    from plot_rewards import plot_runs
+    from agents.plotting import plot_runs
 
     plot_runs([run_dir], run_dir / "rewards.png")
     return summary
@@ -316,7 +316,7 @@ def _quartiles(values: list[float]) -> dict:
 
 def aggregate(summaries: list[dict], out: Path) -> None:
     from nas_env.table_builder import atomic_write_text
-    from plot_rewards import plot_runs
+    from agents.plotting import plot_runs
 
     hits = [s["first_hit_iteration"] for s in summaries if s["first_hit_iteration"]]
     convs = [s["convergence_iteration"] for s in summaries if s["convergence_iteration"]]

@@ -14,14 +14,13 @@ import torch
 import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
 from agents.evolution import mutate
+from agents.search_stats import censored_percentile, random_search_theory
 from agents.search_trace import EvaluationRecorder
 from agents.toy_bandit import MultiDiscreteBandit
 from nas_env.spaces import SmallCell
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
-sys.path.insert(0, str(ROOT / "experiments"))
-from compare_search import censored_percentile, random_search_theory  # noqa: E402
 
 BASELINES = ["random", "random_norepeat", "evolution", "reinforce"]
 
