@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -24,7 +25,7 @@ ITERATION_FIELDS = [
 class SearchProgressCallback(BaseCallback):
     """Per PPO iteration (one batch of sampled architectures), log the batch's reward statistics.
 
-    Written to SB3's logger (and so to TensorBoard) as ``charts/reward_mean``, ``charts/reward_std``,
+    Written to TensorBoard, with the iteration as the step, as ``charts/reward_mean``, ``charts/reward_std``,
     ``charts/reward_min``, ``charts/reward_max``, ``charts/best_reward``, ``charts/distinct_archs``,
     ``charts/cache_hits`` (sampled cells so far whose result came from the evaluation cache),
     ``charts/training_time`` (the simulated training seconds of the search so far) and
@@ -37,7 +38,8 @@ class SearchProgressCallback(BaseCallback):
     :param optimum_action: the table's best action, to log the policy's probability of it.
     :param optimum_reward: its reward, to detect the first hit and convergence.
     :param tolerance: convergence is the batch's minimum reward within this of ``optimum_reward``.
-    :param progress: show a tqdm bar over iterations.
+    :param progress: show a tqdm bar over iterations; without a terminal (output to a log file),
+        print one line every 5% of the iterations instead.
     :param total_iterations: the bar's length.
     """
 
@@ -78,7 +80,7 @@ class SearchProgressCallback(BaseCallback):
         for fmt in self.logger.output_formats:
             if isinstance(fmt, TensorBoardOutputFormat):
                 self._writer = fmt.writer
-        if self.progress:
+        if self.progress and sys.stderr.isatty():
             from tqdm.auto import tqdm
 
             self._bar = tqdm(total=self.total_iterations, desc="iterations", unit="it")
@@ -97,7 +99,7 @@ class SearchProgressCallback(BaseCallback):
                 self.best_reward, self.best_arch = raw, info["arch"]
                 if self._writer is not None:
                     self._writer.add_text("charts/best_arch", f"{raw:.3f} {info['arch']}",
-                                          self.num_timesteps)
+                                          self.iteration + 1)
             hit = self.optimum_reward is not None and raw >= self.optimum_reward - HIT_TOLERANCE
             if hit and self.samples_to_first_hit is None:
                 self.samples_to_first_hit = self.num_timesteps
@@ -142,13 +144,23 @@ class SearchProgressCallback(BaseCallback):
             "optimum_probability": self.optimum_probability(),
         }
         for key in ITERATION_FIELDS[2:]:
-            if key != "best_arch":
+            if key == "best_arch":
+                continue
+            if self._writer is not None:  # the iteration as the step, as the README's figures
+                self._writer.add_scalar(f"charts/{key}", row[key], self.iteration)
+            else:
                 self.logger.record(f"charts/{key}", row[key])
         with self.csv_path.open("a", newline="") as f:
             csv.DictWriter(f, ITERATION_FIELDS).writerow(row)
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(mean=f"{row['reward_mean']:.2f}", best=f"{self.best_reward:.2f}")
+        elif self.progress:
+            every = max(1, (self.total_iterations or 20) // 20)
+            if self.iteration % every == 0 or self.iteration == self.total_iterations:
+                print(f"iteration {self.iteration}/{self.total_iterations or '?'}: batch mean "
+                      f"{row['reward_mean']:.2f}, best {self.best_reward:.2f} "
+                      f"({row['distinct_archs']} distinct cells)", flush=True)
 
     def _on_training_end(self) -> None:
         if self._bar is not None:
