@@ -11,8 +11,8 @@ returns the :class:`~agents.search_trace.SearchTrace` of what it evaluated::
 
     env = gym.make("NASCell-small-v0", reward="param")
     trace = SEARCHERS["evolution"](env, budget=200, seed=0)
-    optimum = env.unwrapped.table.best(env.unwrapped.reward_fn)["reward"]
-    trace.regret(optimum)[-1], trace.first_hit(optimum)
+    optimum = env.unwrapped.table.optimum(env.unwrapped.reward_fn)
+    trace.regret(optimum.reward)[-1], trace.first_hit([optimum.arch]), trace.convergence()
 
 ``random``, ``random_norepeat``
     :mod:`agents.random_search`, with and without replacement.

@@ -12,21 +12,24 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-# SB3's rollout buffer holds rewards as float32 (about 1e-5 resolution near 100).
-HIT_TOLERANCE = 1e-4
+from nas_env.benchmark import Optimum
+
+from .search_stats import batch_mode, first_hit, lasting_convergence
 
 ITERATION_FIELDS = [
     "iteration", "timesteps", "reward_mean", "reward_std", "reward_min", "reward_max",
-    "best_reward", "best_arch", "distinct_archs", "cache_hits", "training_time",
-    "optimum_probability",
+    "best_reward", "best_arch", "mode_arch", "mode_share", "distinct_archs", "cache_hits",
+    "training_time", "optimum_probability",
 ]
 
 
 class SearchProgressCallback(BaseCallback):
-    """Per PPO iteration (one batch of sampled architectures), log the batch's reward statistics.
+    """Per PPO iteration (one batch of sampled architectures), log the batch's reward statistics
+    and judge the search by the cells it sampled (:mod:`agents.search_stats`).
 
-    Written to TensorBoard, with the iteration as the step, as ``charts/reward_mean``, ``charts/reward_std``,
-    ``charts/reward_min``, ``charts/reward_max``, ``charts/best_reward``, ``charts/distinct_archs``,
+    Written to TensorBoard, with the iteration as the step, as ``charts/reward_mean``,
+    ``charts/reward_std``, ``charts/reward_min``, ``charts/reward_max``, ``charts/best_reward``,
+    ``charts/mode_share`` (the share of the batch's most frequent cell), ``charts/distinct_archs``,
     ``charts/cache_hits`` (sampled cells so far whose result came from the evaluation cache),
     ``charts/training_time`` (the simulated training seconds of the search so far) and
     ``charts/optimum_probability``, and appended to ``csv_path`` one row per iteration.
@@ -35,9 +38,10 @@ class SearchProgressCallback(BaseCallback):
     curves stay on the paper's scale whatever the agent was trained on.
 
     :param csv_path: the per-iteration CSV to write.
-    :param optimum_action: the table's best action, to log the policy's probability of it.
-    :param optimum_reward: its reward, to detect the first hit and convergence.
-    :param tolerance: convergence is the batch's minimum reward within this of ``optimum_reward``.
+    :param optimum: the table's :class:`~nas_env.benchmark.Optimum` under the env's reward (its
+        best cell and the cells within seed noise of it); ``None`` where it is unknown (live).
+    :param optimum_action: the best cell's action, to log the policy's probability of it (only
+        where one action is one whole cell).
     :param progress: show a tqdm bar over iterations; without a terminal (output to a log file),
         print one line every 5% of the iterations instead.
     :param total_iterations: the bar's length.
@@ -46,20 +50,21 @@ class SearchProgressCallback(BaseCallback):
     def __init__(
         self,
         csv_path: str | Path,
+        optimum: Optimum | None = None,
         optimum_action: Sequence[int] | None = None,
-        optimum_reward: float | None = None,
-        tolerance: float = 0.1,
         progress: bool = True,
         total_iterations: int | None = None,
     ) -> None:
         super().__init__()
         self.csv_path = Path(csv_path)
+        self.optimum = optimum
         self.optimum_action = None if optimum_action is None else np.asarray(optimum_action)
-        self.optimum_reward = optimum_reward
-        self.tolerance = tolerance
         self.progress = progress
         self.total_iterations = total_iterations
         self._batch: list[float] = []
+        self._batch_archs: list[str] = []
+        self.archs: list[str] = []
+        self.batch_size: int | None = None
         self.iteration = 0
         self.best_reward = -np.inf
         self.best_arch: str | None = None
@@ -67,9 +72,6 @@ class SearchProgressCallback(BaseCallback):
         self.samples = 0
         self.cache_hits = 0
         self.training_time = 0.0
-        self.first_hit_iteration: int | None = None
-        self.convergence_iteration: int | None = None
-        self.samples_to_first_hit: int | None = None
         self._bar = None
         self._writer = None
 
@@ -91,6 +93,7 @@ class SearchProgressCallback(BaseCallback):
                 continue
             raw = float(info.get("raw_reward", reward))
             self._batch.append(raw)
+            self._batch_archs.append(info["arch"])
             self.archs_seen.add(info.get("arch_key", info["arch"]))  # equivalent cells are one
             self.samples += 1
             self.cache_hits += bool(info.get("cached"))
@@ -100,13 +103,14 @@ class SearchProgressCallback(BaseCallback):
                 if self._writer is not None:
                     self._writer.add_text("charts/best_arch", f"{raw:.3f} {info['arch']}",
                                           self.iteration + 1)
-            hit = self.optimum_reward is not None and raw >= self.optimum_reward - HIT_TOLERANCE
-            if hit and self.samples_to_first_hit is None:
-                self.samples_to_first_hit = self.num_timesteps
         return True
 
     def optimum_probability(self) -> float:
-        if self.optimum_action is None:
+        """The policy's probability of sampling the best cell (NaN where unknown, or where an
+        action is one token of a cell)."""
+        space = self.model.action_space
+        if self.optimum_action is None or not hasattr(space, "nvec") \
+                or len(space.nvec) != len(self.optimum_action):
             return float("nan")
         policy = self.model.policy
         obs = torch.as_tensor(self.model._last_obs[:1], device=policy.device)
@@ -120,15 +124,10 @@ class SearchProgressCallback(BaseCallback):
             return
         self.iteration += 1
         rewards = np.asarray(self._batch)
-        self._batch = []
-        if self.optimum_reward is not None:
-            if self.first_hit_iteration is None and rewards.max() >= self.optimum_reward - HIT_TOLERANCE:
-                self.first_hit_iteration = self.iteration
-            # HIT_TOLERANCE: SB3 stores rewards as float32, so a cell exactly `tolerance`
-            # below the optimum must not miss by a rounding error.
-            converged = rewards.min() >= self.optimum_reward - self.tolerance - HIT_TOLERANCE
-            if converged and self.convergence_iteration is None:
-                self.convergence_iteration = self.iteration
+        mode_arch, mode_share = batch_mode(self._batch_archs)
+        self.batch_size = self.batch_size or len(self._batch_archs)
+        self.archs += self._batch_archs
+        self._batch, self._batch_archs = [], []
         row = {
             "iteration": self.iteration,
             "timesteps": self.num_timesteps,
@@ -138,13 +137,15 @@ class SearchProgressCallback(BaseCallback):
             "reward_max": rewards.max(),
             "best_reward": self.best_reward,
             "best_arch": self.best_arch,
+            "mode_arch": mode_arch,
+            "mode_share": mode_share,
             "distinct_archs": len(self.archs_seen),
             "cache_hits": self.cache_hits,
             "training_time": self.training_time,
             "optimum_probability": self.optimum_probability(),
         }
         for key in ITERATION_FIELDS[2:]:
-            if key == "best_arch":
+            if key in ("best_arch", "mode_arch"):
                 continue
             if self._writer is not None:  # the iteration as the step, as the README's figures
                 self._writer.add_scalar(f"charts/{key}", row[key], self.iteration)
@@ -166,8 +167,16 @@ class SearchProgressCallback(BaseCallback):
         if self._bar is not None:
             self._bar.close()
 
+    def _iteration_of(self, sample: int | None) -> int | None:
+        return None if sample is None else (sample - 1) // (self.batch_size or 1) + 1
+
     def summary(self) -> dict:
-        """Best architecture, first hit of the optimum and convergence, as plain values."""
+        """The search judged by its cells: the first iteration that sampled the optimum (and a
+        cell within noise of it), lasting convergence and on what, as plain values."""
+        converged_at, converged_arch = lasting_convergence(self.archs, self.batch_size or 1)
+        opt = self.optimum
+        hit = first_hit(self.archs, [opt.arch]) if opt else None
+        near_hit = first_hit(self.archs, opt.near) if opt else None
         return {
             "iterations": self.iteration,
             "best_arch": self.best_arch,
@@ -175,11 +184,16 @@ class SearchProgressCallback(BaseCallback):
             "distinct_archs": len(self.archs_seen),
             "samples": self.samples,
             "cache_hits": self.cache_hits,
-            "optimum_reward": self.optimum_reward,
-            "first_hit_iteration": self.first_hit_iteration,
-            "samples_to_first_hit": self.samples_to_first_hit,
-            "convergence_iteration": self.convergence_iteration,
-            "tolerance": self.tolerance,
+            "optimum_arch": opt.arch if opt else None,
+            "optimum_reward": opt.reward if opt else None,
+            "near_optimum_archs": list(opt.near) if opt else None,
+            "first_hit_iteration": self._iteration_of(hit),
+            "samples_to_first_hit": hit,
+            "first_near_hit_iteration": self._iteration_of(near_hit),
+            "convergence_iteration": converged_at,
+            "converged_arch": converged_arch,
+            "converged_on_optimum": bool(opt and converged_arch == opt.arch) if opt else None,
+            "converged_near_optimum": bool(opt and converged_arch in opt.near) if opt else None,
             "final_optimum_probability": (self.optimum_probability()
                                           if self.optimum_action is not None else None),
         }

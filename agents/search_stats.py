@@ -1,14 +1,61 @@
-"""Statistics of searches that scripts and tests share: what random search needs in theory, and
-percentiles of "evaluations until the first hit" where a search that never hit counts as more than
-its budget."""
+"""Statistics of searches that scripts and tests share.
+
+Every judgement is by cell identity, never by a reward value (a lucky seed of a runner-up can
+score above the optimum's mean):
+
+- **first hit**: the first evaluation that sampled one of a set of cells (the table's best cell,
+  or any cell within the table's seed noise of it; see :meth:`nas_env.benchmark.RewardTable.optimum`);
+- **convergence** (:func:`lasting_convergence`): the first iteration from which, to the end of the
+  run, every batch is at least 90% one and the same cell. One definition for every searcher: a
+  PPO iteration is its batch of 20 samples, and any other searcher's evaluations are cut into
+  consecutive batches of the same size.
+
+Also: what uniform random search needs in theory, and percentiles of "evaluations until the first
+hit" where a search that never hit counts as more than its budget.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from typing import Collection, Sequence
 
 import numpy as np
 
 QUARTILES = (25, 50, 75)
+CONVERGED_SHARE = 0.9
+"""A batch has converged on a cell when at least this share of its samples are that cell."""
+
+
+def first_hit(archs: Sequence[str], targets: Collection[str]) -> int | None:
+    """The 1-based number of the first of ``archs`` that is in ``targets``; ``None`` if none is."""
+    targets = set(targets)
+    return next((i + 1 for i, arch in enumerate(archs) if arch in targets), None)
+
+
+def batch_mode(batch: Sequence[str]) -> tuple[str, float]:
+    """The most frequent cell of ``batch`` (the first seen among ties) and its share."""
+    counts = Counter(batch)
+    arch = max(counts, key=lambda a: (counts[a], -batch.index(a)))
+    return arch, counts[arch] / len(batch)
+
+
+def lasting_convergence(archs: Sequence[str], batch_size: int,
+                        share: float = CONVERGED_SHARE) -> tuple[int | None, str | None]:
+    """The iteration (1-based batch number) from which every batch to the end is at least
+    ``share`` one cell, the same cell in all of them, and that cell; ``(None, None)`` if the last
+    batch is not. A partial last batch is ignored."""
+    batches = [list(archs[i:i + batch_size])
+               for i in range(0, len(archs) - batch_size + 1, batch_size)]
+    if not batches:
+        return None, None
+    cell, top = batch_mode(batches[-1])
+    if top < share:
+        return None, None
+    start = len(batches)
+    while start > 1 and batches[start - 2].count(cell) / batch_size >= share:
+        start -= 1
+    return start, cell
 
 
 def random_search_theory(size: int, optima: int, budget: int, replace: bool) -> dict[str, float]:

@@ -8,7 +8,8 @@ logs every step, so random search, evolution, REINFORCE and PPO are counted by t
     recorder.reset(seed=0)
     reward = recorder.evaluate([1, 5])          # step, and reset when the episode ends
     trace = recorder.trace("manual", seed=0)
-    trace.best_so_far(), trace.regret(optimum), trace.first_hit(optimum)
+    optimum = env.unwrapped.table.optimum(env.unwrapped.reward_fn)
+    trace.best_so_far(), trace.regret(optimum.reward), trace.first_hit([optimum.arch])
 
 A :class:`SearchTrace` holds the per-evaluation actions, architectures (``info["arch"]``) and
 rewards, so regret curves and samples-to-optimum are computed the same way for every method.
@@ -20,14 +21,12 @@ Every searcher of :mod:`agents.baselines` is a loop over ``recorder.evaluate`` r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import gymnasium as gym
 import numpy as np
 
-HIT_TOLERANCE = 1e-9
-"""A reward this close to the optimum counts as finding it (rewards are looked up, not trained)."""
-
+from .search_stats import first_hit, lasting_convergence
 
 @dataclass(frozen=True)
 class SearchTrace:
@@ -62,10 +61,16 @@ class SearchTrace:
         """Entry ``i``: ``optimum`` minus the best reward among evaluations ``1..i+1``."""
         return optimum - self.best_so_far()
 
-    def first_hit(self, optimum: float) -> int | None:
-        """The evaluation number (1-based) that first reached ``optimum``; ``None`` if none did."""
-        hits = np.flatnonzero(self.rewards >= optimum - HIT_TOLERANCE)
-        return int(hits[0]) + 1 if hits.size else None
+    def first_hit(self, cells: Collection[str]) -> int | None:
+        """The evaluation number (1-based) that first sampled one of ``cells`` (string forms,
+        e.g. ``[optimum.arch]`` or ``optimum.near``); ``None`` if none did. By identity: a lucky
+        seed of another cell that scores above the optimum's mean is not a hit."""
+        return first_hit(self.archs, cells)
+
+    def convergence(self, batch_size: int = 20) -> tuple[int | None, str | None]:
+        """:func:`~agents.search_stats.lasting_convergence` of the evaluations cut into batches of
+        ``batch_size`` (a PPO iteration's size)."""
+        return lasting_convergence(self.archs, batch_size)
 
 
 class EvaluationRecorder(gym.Wrapper):

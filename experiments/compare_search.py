@@ -17,10 +17,14 @@ name in place of the dataset with ``--table-path``):
   ``arch`` and its ``value``, the ``best_so_far`` reward and the ``regret`` (the table optimum
   under that reward minus the best so far). A search that stops early (random search without
   replacement once it has seen every cell) keeps its last best for the remaining evaluations.
-- ``first_hits.csv``: per run, the evaluation that first found the optimum (empty if none did).
+- ``first_hits.csv``: per run, judged by the cells it sampled (:mod:`agents.search_stats`): the
+  evaluation that first sampled the table's best cell and the first that sampled a cell within the
+  table's seed noise of it (empty if none did), and lasting convergence (the first batch of 20
+  from which every batch is at least 90% one cell) with the cell converged on.
 - ``summary.csv`` / ``summary.md``: per method and reward, the quartiles of evaluations needed to
-  first find the optimum, the runs that never found it within the budget, the median final
-  regret, and for random search the theoretical expectation. Printed at the end.
+  first sample the optimum, the runs that never did within the budget (and never sampled a cell
+  within noise of it), how many converged and on what, the median final regret, and for random
+  search the theoretical expectation. Printed at the end.
 - ``regret.png``: median regret and its quartile band per method, one panel per reward.
 """
 
@@ -42,8 +46,9 @@ import pandas as pd  # noqa: E402
 
 import nas_env  # noqa: E402,F401  (registers the env ids)
 from agents.baselines import SEARCHERS  # noqa: E402
-from agents.search_stats import QUARTILES, censored_percentile, random_search_theory  # noqa: E402
-from agents.search_trace import HIT_TOLERANCE  # noqa: E402
+from nas_env.table_builder import atomic_write_text  # noqa: E402
+from agents.search_stats import (  # noqa: E402
+    QUARTILES, censored_percentile, first_hit, lasting_convergence, random_search_theory)
 
 ENV_ID = "NASCell-small-v0"
 REWARD_KINDS = ("val", "param")
@@ -74,19 +79,21 @@ def make_env(args: argparse.Namespace, reward: str) -> gym.Env:
                     table_path=args.table_path, reward=reward)
 
 
-def optimum_of(env: gym.Env) -> tuple[float, int, int]:
-    """The table optimum under the env's reward, how many cells reach it, and the space's size."""
+BATCH = 20
+"""Evaluations per batch when judging convergence: a PPO iteration's size, for every searcher."""
+
+
+def optimum_of(env: gym.Env):
+    """The table's :class:`~nas_env.benchmark.Optimum` under the env's reward and the space's size."""
     base = env.unwrapped
-    rewards = base.table.rewards(base.reward_fn)
-    optimum = base.table.best(base.reward_fn)["reward"]
-    return optimum, int((rewards >= optimum - HIT_TOLERANCE).sum()), rewards.size
+    return base.table.optimum(base.reward_fn), len(base.table.rewards(base.reward_fn))
 
 
 def run_one(job: tuple[argparse.Namespace, str, str, int]) -> pd.DataFrame:
     """One search: its per-evaluation rows of ``curves.csv``."""
     args, method, reward, seed = job
     env = make_env(args, reward)
-    optimum, _, _ = optimum_of(env)
+    optimum = optimum_of(env)[0].reward
     trace = SEARCHERS[method](env, args.budget, seed)
     n = len(trace)
     pad = args.budget - n
@@ -108,13 +115,27 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def first_hits(curves: pd.DataFrame) -> pd.DataFrame:
-    """Per run, the evaluations it made and the first that found the optimum (NaN if none did)."""
-    hit = curves[curves["regret"] <= HIT_TOLERANCE]
-    first = hit.groupby(["method", "reward_kind", "seed"])["evaluation"].min()
+def first_hits(curves: pd.DataFrame, optima: dict) -> pd.DataFrame:
+    """Per run, by the cells it sampled: the evaluations it made, the first that sampled the
+    optimum and the first that sampled a cell within seed noise of it (NaN if none did), and its
+    lasting convergence (batch number and cell; NaN / empty if it did not converge)."""
+    rows = []
     evaluated = curves[curves["arch"].fillna("") != ""]
-    runs = evaluated.groupby(["method", "reward_kind", "seed"])["evaluation"].size().rename("evaluations")
-    return pd.concat([runs, first.rename("first_hit")], axis=1).reset_index()
+    for (method, reward, seed), run in evaluated.groupby(["method", "reward_kind", "seed"],
+                                                         sort=False):
+        optimum = optima[reward][0]
+        archs = run.sort_values("evaluation")["arch"].tolist()
+        converged_at, cell = lasting_convergence(archs, BATCH)
+        rows.append({
+            "method": method, "reward_kind": reward, "seed": seed, "evaluations": len(archs),
+            "first_hit": first_hit(archs, [optimum.arch]),
+            "first_near_hit": first_hit(archs, optimum.near),
+            "convergence_batch": converged_at, "converged_arch": cell or "",
+            "converged_on_optimum": cell == optimum.arch,
+            "converged_near_optimum": cell in optimum.near if cell else False,
+        })
+    return pd.DataFrame(rows).astype({"first_hit": float, "first_near_hit": float,
+                                      "convergence_batch": float})
 
 
 def _fmt(value: float, budget: int) -> str:
@@ -122,12 +143,12 @@ def _fmt(value: float, budget: int) -> str:
 
 
 def summarise(curves: pd.DataFrame, hits: pd.DataFrame, args: argparse.Namespace,
-              optima: dict[str, tuple[float, int, int]]) -> pd.DataFrame:
+              optima: dict) -> pd.DataFrame:
     """One row per (method, reward): samples to first find the optimum, measured and in theory."""
     rows = []
     final = curves[curves["evaluation"] == args.budget]
     for (method, reward), group in hits.groupby(["method", "reward_kind"]):
-        optimum, num_optima, size = optima[reward]
+        optimum, size = optima[reward]
         # A run that never found the optimum needs more than the budget: count it as infinite,
         # so a quartile that falls on such runs reads "> budget" instead of flattering the method.
         needed = group["first_hit"].fillna(np.inf).to_numpy()
@@ -135,12 +156,16 @@ def summarise(curves: pd.DataFrame, hits: pd.DataFrame, args: argparse.Namespace
         row = {
             "method": method, "reward": reward, "runs": len(group),
             "never_found": int(np.isinf(needed).sum()),
+            "never_found_near": int(group["first_near_hit"].isna().sum()),
+            "converged": int(group["convergence_batch"].notna().sum()),
+            "converged_on_optimum": int(group["converged_on_optimum"].sum()),
+            "converged_near_optimum": int(group["converged_near_optimum"].sum()),
             "q25": _fmt(q[0], args.budget), "median": _fmt(q[1], args.budget), "q75": _fmt(q[2], args.budget),
             "mean": _fmt(needed.mean(), args.budget),
             "median_final_regret": f"{final[(final.method == method) & (final.reward_kind == reward)].regret.median():.3g}",
         }
         if method.startswith("random"):
-            theory = random_search_theory(size, num_optima, args.budget, replace=method == "random")
+            theory = random_search_theory(size, 1, args.budget, replace=method == "random")
             row.update({
                 "theory_mean": f"{theory['mean']:.3g}",
                 "theory_quartiles": f"{theory['q25']} / {theory['q50']} / {theory['q75']}",
@@ -192,18 +217,21 @@ def main() -> None:
         with mp.get_context("spawn").Pool(workers, initializer=one_thread) as pool:
             frames = pool.map(run_one, jobs)
     curves = pd.concat(frames, ignore_index=True)
-    hits = first_hits(curves)
+    hits = first_hits(curves, optima)
     summary = summarise(curves, hits, args, optima)
 
     curves.to_csv(out / "curves.csv", index=False)
     hits.to_csv(out / "first_hits.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     table_name = args.table_path or f"{args.dataset} ({args.protocol})"
-    markdown = (f"Evaluations to first find the optimum of {table_name}, budget {args.budget}, "
-                f"{args.seeds} seeds per method and reward "
-                f"(optima: {', '.join(f'r_{r} {o[0]:.3f} ({o[1]} of {o[2]} cells)' for r, o in optima.items())})"
+    described = "; ".join(
+        f"r_{r}: {o.arch} {o.reward:.3f}, {len(o.near)} cell(s) within the seed noise of "
+        f"{o.noise:.3f}" for r, (o, _) in optima.items())
+    markdown = (f"Evaluations to first sample the optimum of {table_name}, budget {args.budget}, "
+                f"{args.seeds} seeds per method and reward (optima: {described}). Convergence: "
+                f"every batch of {BATCH} from some point on is at least 90% one cell."
                 "\n\n" + summary.to_markdown(index=False) + "\n")
-    (out / "summary.md").write_text(markdown)
+    atomic_write_text(out / "summary.md", markdown)
     plot(curves, args.rewards, out / "regret.png", f"{ENV_ID} on {table_name}")
     print(markdown)
     print(f"Results: {out}")

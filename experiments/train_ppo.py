@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import statistics
@@ -86,8 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--iterations", type=int, default=1000, help="PPO iterations (default: %(default)s)")
     g.add_argument("--archs-per-iter", type=int, default=20,
                    help="architectures sampled per iteration, PPO's n_steps (default: %(default)s)")
-    g.add_argument("--tolerance", type=float, default=0.1,
-                   help="converged when the batch's min reward is within this of the optimum (default: %(default)s)")
     g = p.add_argument_group("PPO (defaults differ from SB3's; see agents/ppo_search.py)")
     g.add_argument("--learning-rate", type=float, default=DEFAULTS["learning_rate"], help="Adam learning rate")
     g.add_argument("--n-epochs", type=int, default=DEFAULTS["n_epochs"], help="epochs over each batch")
@@ -181,16 +180,39 @@ def base_env(env):
     return env.bases[0] if hasattr(env, "bases") else env.unwrapped
 
 
-def table_optimum(env) -> tuple[list[int] | None, float | None]:
-    """The best action and its reward under the env's own reward, where the evaluator knows it
-    (a reward table); ``(None, None)`` for a live search, whose optimum is unknown."""
+def table_optimum(env):
+    """The table's :class:`~nas_env.benchmark.Optimum` under the env's own reward (its best cell
+    and the cells within seed noise of it) and the best cell's action; ``(None, None)`` for a
+    live search, whose optimum is unknown."""
     base = base_env(env)
-    best = base.evaluator.best(base.reward_fn)
-    if best is None:
+    if base.table is None:
         return None, None
     from nas_env.spaces import parse_architecture
 
-    return parse_architecture(best["arch"]).to_action(), best["reward"]
+    optimum = base.table.optimum(base.reward_fn)
+    return optimum, parse_architecture(optimum.arch).to_action()
+
+
+def json_safe(value):
+    """``value`` with every non-finite float written as a string (``"inf"``, ``"nan"``), so the
+    JSON is standard (``json`` would write the non-standard ``Infinity`` / ``NaN`` tokens)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def greedy_regret(base, optimum, greedy_arch: str | None) -> float | None:
+    """The optimum's mean reward minus the greedy cell's (under the env's reward)."""
+    if optimum is None or greedy_arch is None:
+        return None
+    from nas_env.spaces import SmallCell
+
+    values = base.table.rewards(base.reward_fn)
+    return float(optimum.reward - values[SmallCell.from_string(greedy_arch).index])
 
 
 def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) -> dict:
@@ -203,7 +225,7 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
 
     env = make_env(args)
     base = base_env(env)
-    optimum_action, optimum_reward = table_optimum(env)
+    optimum, optimum_action = table_optimum(env)
     batched = hasattr(env, "bases")  # one step of the batch env is one iteration
     hyper = dict(
         n_steps=1 if batched else args.archs_per_iter,
@@ -223,8 +245,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         f"|{k}|{v}|" for k, v in table.items()))
 
     callback = SearchProgressCallback(
-        run_dir / "iterations.csv", optimum_action, optimum_reward, tolerance=args.tolerance,
-        progress=progress, total_iterations=args.iterations)
+        run_dir / "iterations.csv", optimum, optimum_action, progress=progress,
+        total_iterations=args.iterations)
     start = time.perf_counter()
     model.learn(total_timesteps=args.iterations * args.archs_per_iter, callback=callback)
     wall = time.perf_counter() - start
@@ -232,11 +254,11 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
 
     greedy, _ = model.predict(model.env.reset(), deterministic=True)
     greedy_arch = base.decode(greedy[0]).to_string() if hasattr(base, "decode") else None
-    optimum_arch = base.evaluator.best(base.reward_fn)["arch"] \
-        if optimum_action is not None else None
     live = base.table is None
-    summary = {**callback.summary(), "greedy_arch": greedy_arch, "optimum_arch": optimum_arch,
-               "greedy_is_optimum": (greedy_arch == optimum_arch) if optimum_arch else None,
+    summary = {**callback.summary(), "greedy_arch": greedy_arch,
+               "greedy_is_optimum": (greedy_arch == optimum.arch) if optimum and greedy_arch else None,
+               "greedy_near_optimum": (greedy_arch in optimum.near) if optimum and greedy_arch else None,
+               "greedy_regret": greedy_regret(base, optimum, greedy_arch),
                "seed": seed, "env_id": args.env_id, "reward": args.reward,
                "wall_seconds": wall, "simulated_training_seconds": getattr(
                    env, "total_training_time", getattr(base, "total_training_time", None)),
@@ -246,7 +268,9 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     if batched:
         summary["backend"] = base.evaluator.backend.name
     env.close()
-    atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2, default=str) + "\n")
+    summary = json_safe(summary)
+    atomic_write_text(run_dir / "summary.json",
+                      json.dumps(summary, indent=2, default=str, allow_nan=False) + "\n")
     from agents.plotting import plot_runs
 
     plot_runs([run_dir], run_dir / "rewards.png")
@@ -262,20 +286,36 @@ def _worker(job: tuple) -> dict:
 
 
 def describe(summary: dict) -> str:
-    hit = summary["first_hit_iteration"]
-    conv = summary["convergence_iteration"]
-    known = summary["optimum_reward"] is not None
+    """One paragraph on one search, judged by the cells it sampled."""
+    known = summary["optimum_arch"] is not None
+    hit, near = summary["first_hit_iteration"], summary["first_near_hit_iteration"]
+    conv, cell = summary["convergence_iteration"], summary["converged_arch"]
+    if known:
+        judged = ((f"; first sampled the optimum {summary['optimum_arch']} at iteration {hit}"
+                   if hit else f"; never sampled the optimum {summary['optimum_arch']}")
+                  + (f" (a cell within seed noise of it at iteration {near})"
+                     if near and near != hit else "")
+                  + (f"; converged (every batch from iteration {conv} on is at least 90% one "
+                     f"cell) on {cell}"
+                     + (" = the optimum" if summary["converged_on_optimum"] else
+                        " (within seed noise of the optimum)" if summary["converged_near_optimum"]
+                        else " (not within seed noise of the optimum)")
+                     if conv else "; did not converge"))
+    else:
+        judged = ("; the optimum is unknown (live evaluation), so first hit and convergence do "
+                  "not apply")
+    greedy = ""
+    if summary.get("greedy_arch"):
+        greedy = f"; at the end the greedy cell is {summary['greedy_arch']}"
+        if summary.get("greedy_is_optimum"):
+            greedy += " (the optimum)"
+        elif summary.get("greedy_regret") is not None:
+            greedy += f" (regret {summary['greedy_regret']:.3f})"
     return (
         f"Seed {summary['seed']}: best cell {summary['best_arch']} with reward "
         f"{summary['best_reward']:.3f}"
         + (f" (table optimum {summary['optimum_reward']:.3f})" if known else "")
-        + ((f"; first sampled the optimum at iteration {hit}" if hit else "; never sampled the optimum")
-           + (f", converged at iteration {conv}" if conv else ", did not converge")
-           if known else "; the optimum is unknown (live evaluation), so first hit and convergence "
-           "do not apply")
-        + (f"; at the end the greedy cell is {summary['greedy_arch']}"
-           + (" (the optimum)" if summary.get("greedy_is_optimum") else "")
-           if summary.get("greedy_arch") else "")
+        + judged + greedy
         + f". {summary['distinct_archs']} distinct cells seen in {summary['iterations']} iterations "
         f"({summary['wall_seconds']:.0f} s"
         + (f"; {summary['cache_hits']} of {summary['samples']} sampled cells came from the "
@@ -315,27 +355,44 @@ def _quartiles(values: list[float]) -> dict:
 
 
 def aggregate(summaries: list[dict], out: Path) -> None:
-    from nas_env.table_builder import atomic_write_text
+    """Counts and quartiles over several seeds, by cell identity; ``aggregate.json`` and a figure."""
     from agents.plotting import plot_runs
+    from nas_env.table_builder import atomic_write_text
 
-    hits = [s["first_hit_iteration"] for s in summaries if s["first_hit_iteration"]]
-    convs = [s["convergence_iteration"] for s in summaries if s["convergence_iteration"]]
+    def iterations(key: str, where=lambda s: True) -> list[int]:
+        return [s[key] for s in summaries if s[key] is not None and where(s)]
+
+    hits = iterations("first_hit_iteration")
+    near_hits = iterations("first_near_hit_iteration")
+    convs = iterations("convergence_iteration")
     result = {
         "seeds": [s["seed"] for s in summaries],
-        "found_optimum": len(hits), "converged": len(convs),
+        "found_optimum": len(hits), "found_near_optimum": len(near_hits),
+        "converged": len(convs),
+        "converged_on_optimum": sum(bool(s["converged_on_optimum"]) for s in summaries),
+        "converged_near_optimum": sum(bool(s["converged_near_optimum"]) for s in summaries),
         "greedy_is_optimum": sum(bool(s.get("greedy_is_optimum")) for s in summaries),
-        "first_hit_iteration": _quartiles(hits), "convergence_iteration": _quartiles(convs),
-        "mean_convergence_iteration": statistics.mean(convs) if convs else None,
+        "greedy_near_optimum": sum(bool(s.get("greedy_near_optimum")) for s in summaries),
+        "first_hit_iteration": _quartiles(hits),
+        "first_near_hit_iteration": _quartiles(near_hits),
+        "convergence_iteration": _quartiles(convs),
+        "max_convergence_iteration": max(convs) if convs else None,
+        "greedy_regret": _quartiles(iterations("greedy_regret")),
         "runs": [s["run_dir"] for s in summaries],
     }
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "aggregate.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "aggregate.json", json.dumps(json_safe(result), indent=2) + "\n")
     plot_runs([Path(s["run_dir"]) for s in summaries], out / "rewards.png", aggregate=True)
+    n = len(summaries)
     print(
-        f"{len(summaries)} seeds: {len(hits)} sampled the optimum (median iteration "
-        f"{result['first_hit_iteration']['median']}), {len(convs)} converged (median iteration "
-        f"{result['convergence_iteration']['median']}), {result['greedy_is_optimum']} end with the "
-        f"optimum as their greedy cell. Aggregate: {out}"
+        f"{n} seeds: {len(hits)} sampled the optimum (median iteration "
+        f"{result['first_hit_iteration']['median']}), {len(near_hits)} a cell within seed noise "
+        f"of it; {len(convs)} converged (lasting; median iteration "
+        f"{result['convergence_iteration']['median']}, latest {result['max_convergence_iteration']}), "
+        f"{result['converged_on_optimum']} on the optimum and {result['converged_near_optimum']} "
+        f"within seed noise of it; {result['greedy_is_optimum']} end with the optimum as their "
+        f"greedy cell, {result['greedy_near_optimum']} with a cell within seed noise of it. "
+        f"Aggregate: {out}"
     )
 
 

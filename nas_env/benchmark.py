@@ -89,6 +89,9 @@ TABLE_COLUMNS = (
 NUM_CELLS = NUM_OPS**2
 
 INT_METRICS = ("trainable_parameters", "cell_parameters", "flops")
+REWARD_TOLERANCE = 1e-4
+"""How far two rewards may differ and still be equal: SB3 stores rewards as float32 (about 1e-5
+resolution near 100). The one tolerance the project compares rewards with."""
 MAX_INT = 2**53
 """The largest integer a table column may hold (every integer up to it is exact as a float)."""
 FLOAT_METRICS = ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")
@@ -624,6 +627,53 @@ class RewardTable:
             )
         index = int(np.argmax(values))
         return {**self.lookup(index), "reward": float(values[index])}
+
+
+    def seed_noise(self) -> float:
+        """The table's seed noise: the median, over the cells trained with more than one seed, of
+        the spread (max - min) of their validation accuracies; 0.0 for a one-seed table."""
+        spreads = [np.max(row[:n]) - np.min(row[:n])
+                   for row, n in zip(self.per_seed["validation_accuracy"], self.num_seeds) if n > 1]
+        return float(np.median(spreads)) if spreads else 0.0
+
+    def optimum(self, reward: str | Reward = "val", **budget_keywords) -> "Optimum":
+        """The best cell under ``reward`` and the cells within :meth:`seed_noise` of it: how a
+        search's hits and convergence are judged (by cell, never by a reward value).
+
+        :param reward: as in :meth:`best` (with its budget keywords).
+        """
+        best = self.best(reward, **budget_keywords)
+        reward_fn = reward if isinstance(reward, Reward) else Reward.from_keywords(
+            reward, **budget_keywords)
+        values = self.rewards(reward_fn)
+        noise = self.seed_noise()
+        cells = list(SmallCell.all())
+        near = [cells[i].to_string() for i in np.argsort(-values, kind="stable")
+                if values[i] >= best["reward"] - noise - REWARD_TOLERANCE]
+        return Optimum(best["arch"], float(best["reward"]), noise, tuple(near))
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """A table's best cell under one reward, and the cells that tie with it within seed noise.
+
+    :param arch: the best cell's string form.
+    :param reward: its mean reward.
+    :param noise: the table's seed noise (:meth:`RewardTable.seed_noise`).
+    :param near: every cell whose mean reward is at least ``reward - noise``, best first (the
+        best cell included): cells a search cannot be blamed for preferring.
+    """
+
+    arch: str
+    reward: float
+    noise: float
+    near: tuple[str, ...]
+
+    def is_best(self, arch: str) -> bool:
+        return arch == self.arch
+
+    def is_near(self, arch: str) -> bool:
+        return arch in self.near
 
 
 @functools.lru_cache(maxsize=8)
