@@ -60,6 +60,7 @@ from .autoregressive_policy import AutoregressiveLSTMPolicy
 PPO_DEFAULTS: dict[str, Any] = dict(
     n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.1,
     vf_coef=0.5, max_grad_norm=float("inf"), gamma=1.0, gae_lambda=1.0, target_kl=0.05,
+    normalize_advantage=True,
 )
 
 
