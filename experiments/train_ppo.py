@@ -20,7 +20,7 @@ iteration, SB3's ``train/...`` losses, the hyperparameters as a text table), ``i
 ``summary.json``, ``rewards.png`` and the trained ``model.zip``. Watch with
 ``tensorboard --logdir runs``.
 
-PPO's defaults here differ from SB3's; ``agents/ppo_search.py`` lists them with the reasons.
+PPO's defaults here differ from SB3's; ``agents/ppo_search.py`` lists them with a reason each, ``docs/tuning.md`` the measurements.
 """
 
 from __future__ import annotations
