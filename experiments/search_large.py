@@ -13,7 +13,7 @@ command again: every cell it had trained comes back from the cache in microsecon
 Writes ``OUT_DIR/{method}_seed{seed}/evaluations.csv`` (one row per sampled cell, in order: the
 cell, its reward, accuracies, sizes, training seconds, whether the same cell was sampled before in
 this search, and where the result came from) and ``summary.json``, each replaced atomically at the
-end. ``experiments/report_exp3.py`` turns the folders into the README's figures and tables.
+end; while it runs, ``progress.csv`` holds the rows so far (rewritten every 20 cells). ``experiments/report_exp3.py`` turns the folders into the README's figures and tables.
 """
 
 from __future__ import annotations
@@ -39,10 +39,12 @@ LOGGED = ("arch", "arch_key", "validation_accuracy", "test_accuracy", "training_
 class EvaluationLog(gym.Wrapper):
     """Keep each step's result and print one line per evaluated cell."""
 
-    def __init__(self, env: gym.Env, label: str, budget: int) -> None:
+    def __init__(self, env: gym.Env, label: str, budget: int, progress_path: Path | None = None,
+                 every: int = 20) -> None:
         super().__init__(env)
         self.rows: list[dict] = []
         self.label, self.budget = label, budget
+        self.progress_path, self.every = progress_path, every
         self._seen: set[str] = set()
         self._best = -np.inf
 
@@ -55,6 +57,8 @@ class EvaluationLog(gym.Wrapper):
                           "repeat": repeat, **{k: info[k] for k in LOGGED}})
         print(f"[{self.label}] {len(self.rows)}/{self.budget} reward {reward:.2f} "
               f"best {self._best:.2f} ({info['source']}, {info['training_time']:.1f} s)", flush=True)
+        if self.progress_path is not None and len(self.rows) % self.every == 0:
+            atomic_write_text(self.progress_path, pd.DataFrame(self.rows).to_csv(index=False))
         return obs, reward, terminated, truncated, info
 
 
@@ -91,13 +95,13 @@ def main(argv: list[str] | None = None) -> dict:
               "threads": args.threads}
     env = gym.make("NASCell-large-v0", **{k: v for k, v in kwargs.items() if v is not None})
     label = f"{args.method} seed {args.seed}"
-    logged = EvaluationLog(env, label, args.budget)
+    run_dir = Path(args.out_dir) / f"{args.method}_seed{args.seed}"
+    logged = EvaluationLog(env, label, args.budget, run_dir / "progress.csv")
     start = time.perf_counter()
     SEARCHERS[args.method](logged, budget=args.budget, seed=args.seed)
     wall = time.perf_counter() - start
     env.close()
     rows = pd.DataFrame(logged.rows[: args.budget])
-    run_dir = Path(args.out_dir) / f"{args.method}_seed{args.seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "evaluations.csv", rows.to_csv(index=False))
     summary = summarize(rows, args.method, args.seed, args, wall)
