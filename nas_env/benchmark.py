@@ -470,7 +470,7 @@ class RewardTable:
                     **{k: _python(values[k]) for k in keys}, "val_curve": curve,
                     "failure": "diverged" if values["diverged"] else None, **common,
                     "device": str(where["device"]), "precision": str(where["precision"]),
-                    "evaluation_time": math.nan, **NOT_TRAINED}
+                    "evaluation_time": None, **NOT_TRAINED}
 
         self._mean_records = [
             record(i, None, {k: self.mean[k][i] for k in keys}, _mean_curve(curves[i], self.checkpoints))

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import platform
 import sqlite3
@@ -103,7 +102,7 @@ class EvaluationCache:
         ).fetchone()
         if row is None:
             return None
-        result = {**NOT_TRAINED, "evaluation_time": math.nan, **json.loads(row[0])}
+        result = {**NOT_TRAINED, "evaluation_time": None, **json.loads(row[0])}
         result["source"] = "cache"
         return result
 

@@ -88,8 +88,9 @@ def mean_result(results: Sequence[EvalResult]) -> EvalResult:
     epochs = sorted(set.intersection(*(set(c) for c in curves)))
     merged = dict(first)
     merged.update({k: float(np.mean([r[k] for r in results]))
-                   for k in ("validation_accuracy", "test_accuracy", "training_time",
-                             "evaluation_time", "latency_ms")})
+                   for k in ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")})
+    times = [r.get("evaluation_time") for r in results]
+    merged["evaluation_time"] = None if None in times else float(np.mean(times))
     merged.update(
         seed=None, num_seeds=len(results),
         val_curve=[[e, float(np.mean([c[e] for c in curves]))] for e in epochs],

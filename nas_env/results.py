@@ -13,7 +13,7 @@ over seeds), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (perce
 ``val_curve`` (``[[epoch, validation_accuracy], ...]`` at every checkpoint), ``training_time``
 (seconds of the training loop, its validation checkpoints included: the cost a search is charged),
 ``evaluation_time`` (the seconds of ``training_time`` spent on the validation checkpoints, so the
-optimiser's share is the difference; NaN where not recorded, as in the reward tables),
+optimiser's share is the difference; ``None`` where not recorded, as in the reward tables),
 ``trainable_parameters`` and ``cell_parameters`` and ``flops`` (of the paper-size child network,
 whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; NaN where
 not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed: ``"diverged"``,
@@ -44,7 +44,7 @@ class EvalResult(TypedDict):
     test_accuracy: float
     val_curve: list
     training_time: float
-    evaluation_time: float
+    evaluation_time: Optional[float]
     trainable_parameters: int
     cell_parameters: int
     flops: int
