@@ -11,7 +11,8 @@ judges every run by the cells it sampled (:mod:`agents.search_stats`):
 
     python experiments/critic_study.py --seeds 20 --iterations 200 --workers 2
 
-Writes ``OUT/runs.csv`` (one row per run) and ``OUT/summary.md`` (per setting and reward: runs
+Resumable: ``OUT/runs.csv`` gains each run's row as it finishes, and a rerun skips the runs it
+already holds. Writes ``OUT/runs.csv`` (one row per run) and ``OUT/summary.md`` (per setting and reward: runs
 that converged on the optimum / within seed noise of it, the median convergence iteration, runs
 whose greedy cell at the end is the optimum / within noise, the median greedy regret), and prints
 the summary.
@@ -102,17 +103,34 @@ def main() -> None:
     args = parser.parse_args()
 
     env_kwargs = {"table_path": args.table_path} if args.table_path else {}
-    jobs = [(s, r, seed, args.iterations, env_kwargs)
-            for s in args.settings for r in args.rewards for seed in range(args.seeds)]
-    if args.workers == 1:
-        results = [run_one(job) for job in jobs]
-    else:
-        with mp.get_context("spawn").Pool(args.workers) as pool:
-            results = pool.map(run_one, jobs)
-    runs = pd.DataFrame(results)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "runs.csv", runs.to_csv(index=False))
+    path = out / "runs.csv"
+    done = pd.read_csv(path).to_dict("records") if path.exists() else []
+    have = {(r["setting"], r["reward"], int(r["seed"])) for r in done}
+    jobs = [(s, r, seed, args.iterations, env_kwargs)
+            for s in args.settings for r in args.rewards for seed in range(args.seeds)
+            if (s, r, seed) not in have]
+    print(f"{len(done)} runs in {path}, {len(jobs)} to run", flush=True)
+    rows = list(done)
+
+    def keep(result: dict) -> None:
+        rows.append(result)
+        atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+    if args.workers == 1:
+        for job in jobs:
+            keep(run_one(job))
+    else:
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            for result in pool.imap_unordered(run_one, jobs):
+                keep(result)
+    order = {name: i for i, name in enumerate(SETTINGS)}
+    runs = pd.DataFrame(rows)
+    runs = runs[runs["setting"].isin(args.settings) & runs["reward"].isin(args.rewards)
+                & (runs["seed"] < args.seeds)]
+    runs = runs.sort_values(["setting", "reward", "seed"], key=lambda c: c.map(order)
+                            if c.name == "setting" else c)
     table = summarise(runs).to_markdown(index=False, floatfmt=".3g")
     atomic_write_text(out / "summary.md", table + "\n")
     print(table)
