@@ -8,6 +8,7 @@ judges every run by the cells it sampled (:mod:`agents.search_stats`):
 ``today``       the project's defaults (``vf_coef=0.5``, ``max_grad_norm=inf``, advantages normalised)
 ``no_critic``   ``vf_coef=0`` and SB3's default gradient clipping (``max_grad_norm=0.5``) restored
 ``critic_only`` advantages not normalised: the critic's value is the only baseline
+``no_value_loss`` ``vf_coef=0`` with today's unclipped gradients: does the value loss touch the actor?
 
     python experiments/critic_study.py --seeds 20 --iterations 200 --workers 2
 
@@ -40,6 +41,7 @@ SETTINGS = {
     "today": {},
     "no_critic": {"vf_coef": 0.0, "max_grad_norm": 0.5},
     "critic_only": {"normalize_advantage": False},
+    "no_value_loss": {"vf_coef": 0.0},
 }
 
 
