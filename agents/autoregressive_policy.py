@@ -7,8 +7,10 @@ that share nothing, so they cannot fight over the LSTM:
 - the actor, a :class:`~agents.token_decoder.TokenDecoder`: an LSTM unrolled once per token with
   one softmax head per token, started from a learned vector. It ignores the observation (which is
   constant in this MDP), so the action distribution is the same for every observation;
-- the critic, a value baseline: SB3's ``MlpExtractor`` value branch (``net_arch``) and
-  ``value_net`` over the observation features. For a constant observation it learns a scalar.
+- the critic: SB3's ``MlpExtractor`` value branch (``net_arch``) and ``value_net`` over the
+  observation features. For a constant observation it learns a scalar, which SB3's advantage
+  normalisation then removes, so it does not change what the actor learns (measured in
+  ``docs/tuning.md``); it is there because SB3's actor-critic interface needs a value.
 
 Example::
 
