@@ -30,7 +30,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import statistics
 import time
 from pathlib import Path
 

@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -103,11 +106,7 @@ def test_builders_sharing_a_table_keep_each_others_rows(tmp_path, synthetic_data
     assert calls == [(CELLS[0].to_string(), 0)]  # CELLS[1] was not trained a second time
 
 
-def run_builder(*args: str) -> "subprocess.CompletedProcess":
-    import subprocess
-    import sys
-    from pathlib import Path
-
+def run_builder(*args: str) -> subprocess.CompletedProcess:
     root = Path(__file__).resolve().parents[1]
     return subprocess.run([sys.executable, "experiments/build_reward_table.py", *args], cwd=root,
                           capture_output=True, text=True, timeout=120)
