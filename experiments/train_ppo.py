@@ -225,8 +225,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     env = make_env(args)
     base = base_env(env)
     if base.table is not None:
-        # The controller is a 100-unit LSTM: a second torch thread only adds synchronisation
-        # (the default 1,000-iteration run took 74 s with two threads, 60 s with one).
+        # The controller is a 100-unit LSTM, too small for torch's threads to pay; one thread
+        # leaves the other core free (README: the default run's measured times, and how).
         import torch
 
         torch.set_num_threads(1)

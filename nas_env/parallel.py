@@ -302,7 +302,8 @@ class ProcessBackend(EvalBackend):
 _ray_data: dict[str, Any] = {}
 
 
-def _ray_job(spec: TrainingSpec, data_ref: list, job: Job, queued_at: float) -> Outcome:
+def _ray_job(spec: TrainingSpec, data_ref: list, job: Job, queued_at: float,
+             threads: int) -> Outcome:
     """A Ray task: fetch the dataset from the object store once per worker process, train."""
     import ray
 
@@ -310,7 +311,7 @@ def _ray_job(spec: TrainingSpec, data_ref: list, job: Job, queued_at: float) -> 
     if key not in _ray_data:
         _ray_data.clear()
         _ray_data[key] = ray.get(data_ref[0])
-    return run_job(spec, _ray_data[key], job, queued_at)
+    return run_job(spec, _ray_data[key], job, queued_at, threads=threads)
 
 
 def import_ray():
@@ -370,20 +371,22 @@ class RayBackend(EvalBackend):
         if self._data_ref is None:
             self._data_ref = ray.put(self._load_data())
         if self._remote is None:
-            spec = self.spec
-            threads = spec.threads or max(1, int(self.num_cpus))
-            self.spec = TrainingSpec(**{**spec.__dict__, "threads": threads})
             options = dict(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                            max_retries=self.max_retries, retry_exceptions=False)
             if self.runtime_env is not None:
                 options["runtime_env"] = self.runtime_env
             self._remote = ray.remote(_ray_job).options(**options)
 
+    def _threads(self) -> int:
+        """Torch threads per task: the spec's, else the CPUs the task reserves (at least 1)."""
+        return int(self.spec.threads or max(1, int(self.num_cpus)))
+
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         ray = import_ray()
         self._start()
         queued_at = time.time()
-        pending = {self._remote.remote(self.spec, [self._data_ref], job, queued_at): i
+        threads = self._threads()
+        pending = {self._remote.remote(self.spec, [self._data_ref], job, queued_at, threads): i
                    for i, job in enumerate(jobs)}
         lost = (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.ObjectLostError, ray.exceptions.TaskCancelledError)
