@@ -1,8 +1,10 @@
-"""The shipped A_small MNIST reward table: schema, coverage, sizes and protocol.
+"""The shipped A_small reward tables (MNIST and Fashion-MNIST, fast protocol): schema, coverage,
+sizes and protocol.
 
-These tests read the table the package ships (``reward_tables/small_mnist_fast.csv``), not the
-fixture: they check what a user of ``gym.make("NASCell-small-v0")`` relies on, whatever the
-accuracies turn out to be.
+These tests read the tables the package ships (``reward_tables/small_{dataset}_fast.csv``), not
+the fixture: they check what a user of ``gym.make("NASCell-small-v0", dataset=...)`` relies on,
+whatever the accuracies turn out to be. Every test runs on each table's rows as they are; only the
+coverage test needs a finished build.
 """
 
 from __future__ import annotations
@@ -19,15 +21,31 @@ from nas_env.spaces import SmallCell
 from nas_env.table_builder import protocol_record
 from nas_env.training import Protocol
 
-SHIPPED = table_path("mnist", "fast")
+DATASETS = ("mnist", "fashion_mnist")
+# The Fashion-MNIST build (issue 17) is in progress: its rows so far are checked by every test
+# but the coverage one, which must start passing (strict xfail) once the build is complete.
+BUILDING = {"fashion_mnist"}
+
+
+@pytest.fixture(scope="module", params=DATASETS)
+def dataset(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def rows() -> pd.DataFrame:
-    return pd.read_csv(SHIPPED)
+def shipped(dataset):
+    return table_path(dataset, "fast")
 
 
-def test_every_cell_of_the_space_is_covered_once_per_seed(rows):
+@pytest.fixture(scope="module")
+def rows(shipped) -> pd.DataFrame:
+    return pd.read_csv(shipped)
+
+
+def test_every_cell_of_the_space_is_covered_once_per_seed(rows, shipped, dataset, request):
+    if dataset in BUILDING:
+        request.applymarker(pytest.mark.xfail(
+            strict=True, reason=f"{shipped.name}: build in progress ({len(rows)} of 128 rows)"))
     assert list(rows.columns) == list(TABLE_COLUMNS)
     all_cells = {cell.to_string() for cell in SmallCell.all()}
     assert len(all_cells) == 64
@@ -38,7 +56,7 @@ def test_every_cell_of_the_space_is_covered_once_per_seed(rows):
     assert len(rows) == 2 * 64
     for seed in (0, 1):
         assert set(rows.loc[rows["seed"] == seed, "arch"]) == all_cells
-    table = RewardTable(SHIPPED)  # the checked loader accepts it
+    table = RewardTable(shipped)  # the checked loader accepts it
     assert (table.num_seeds == 2).all()
 
 
@@ -53,8 +71,9 @@ def test_accuracies_are_percentages_and_no_run_diverged(rows):
 
 def test_sizes_match_the_child_network_builder_exactly(rows):
     per_cell = rows.drop_duplicates("arch").set_index("arch")
-    for cell in SmallCell.all():
-        row = per_cell.loc[cell.to_string()]
+    assert len(per_cell) > 0
+    for arch, row in per_cell.iterrows():
+        cell = SmallCell.from_string(arch)
         expected = network_size(cell)
         for col in ("trainable_parameters", "cell_parameters", "flops"):
             assert int(row[col]) == expected[col] > 0, (cell.to_string(), col)
@@ -63,14 +82,14 @@ def test_sizes_match_the_child_network_builder_exactly(rows):
             .nunique() == 1).all().all()
 
 
-def test_sidecar_records_the_builders_fast_protocol_on_mnist():
-    sidecar = json.loads(SHIPPED.with_suffix(".json").read_text())
-    expected = protocol_record("mnist", "fast", sidecar["device"], sidecar["precision"])
+def test_sidecar_records_the_builders_fast_protocol_on_its_dataset(shipped, dataset):
+    sidecar = json.loads(shipped.with_suffix(".json").read_text())
+    expected = protocol_record(dataset, "fast", sidecar["device"], sidecar["precision"])
     for key in ("space", "dataset", "split_seed", "validation_fraction"):
         assert sidecar[key] == expected[key], key
     # Fields added to Protocol since the table was built read as their defaults.
     assert Protocol.from_dict(sidecar["protocol"]) == Protocol.from_dict(expected["protocol"])
-    assert sidecar["dataset"] == "mnist"
+    assert sidecar["dataset"] == dataset
     assert sidecar["protocol"]["name"] == "fast"
 
 
