@@ -28,9 +28,10 @@ def load_searches(runs: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def best_cells(evaluations: pd.DataFrame, top: int) -> pd.DataFrame:
-    """The ``top`` distinct cells (by canonical key) with the highest reward, best first."""
-    best = (evaluations.sort_values(["reward", "evaluation"], ascending=[False, True])
+def best_cells(evaluations: pd.DataFrame, top: int, worst: bool = False) -> pd.DataFrame:
+    """The ``top`` distinct cells (by canonical key) with the highest reward, best first; with
+    ``worst``, those with the lowest, worst first. Ties go to the earlier evaluation."""
+    best = (evaluations.sort_values(["reward", "evaluation"], ascending=[worst, True])
             .drop_duplicates("arch_key"))
     return best.head(top).reset_index(drop=True)
 

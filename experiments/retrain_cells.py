@@ -11,6 +11,13 @@ retraining resumes by running the same command again.
 
 Writes ``RUNS/retrained_{protocol}.csv``: one row per (cell, seed) with the validation and test
 accuracy, training seconds and parameters, plus the cell's search reward and where it was found.
+
+``--bottom N`` takes the N cells with the lowest search reward instead (written to
+``retrained_{protocol}_bottom.csv``): retraining the best and the worst cells with another seed
+of the search's own protocol shows whether the search reward's ranking survives a new seed.
+
+    python experiments/retrain_cells.py --runs runs/exp3_ppo --top 10 --protocol cheap --seeds 1
+    python experiments/retrain_cells.py --runs runs/exp3_ppo --bottom 10 --protocol cheap --seeds 1
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from nas_env.table_builder import atomic_write_text
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", default="runs/exp3", help="folder of search_large.py's runs")
-    parser.add_argument("--top", type=int, default=3)
+    pick = parser.add_mutually_exclusive_group()
+    pick.add_argument("--top", type=int, default=3, help="the best N cells (default: %(default)s)")
+    pick.add_argument("--bottom", type=int, default=None, help="the worst N cells instead")
     parser.add_argument("--protocol", default="fast")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", default="0,1", help="training seeds, comma-separated")
@@ -41,7 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     runs = Path(args.runs)
-    cells = best_cells(load_searches(runs), args.top)
+    worst = args.bottom is not None
+    cells = best_cells(load_searches(runs), args.bottom if worst else args.top, worst=worst)
     seeds = [int(s) for s in args.seeds.split(",")]
     evaluator = LiveEvaluator("large", args.dataset, args.protocol, data_root=args.data_root,
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
@@ -51,7 +61,7 @@ def main() -> None:
         cell = LargeCell.from_string(found["arch"])
         for seed in seeds:
             result = evaluator.evaluate_seed(cell, seed)
-            rows.append({"rank": rank + 1, "arch": cell.to_string(), "seed": seed,
+            rows.append({"picked": "bottom" if worst else "top", "rank": rank + 1, "arch": cell.to_string(), "seed": seed,
                          "validation_accuracy": result["validation_accuracy"],
                          "test_accuracy": result["test_accuracy"],
                          "training_time": result["training_time"],
@@ -64,7 +74,7 @@ def main() -> None:
                   f"test {result['test_accuracy']:.2f} ({result['source']}, "
                   f"{result['training_time']:.0f} s)", flush=True)
     evaluator.close()
-    out = runs / f"retrained_{args.protocol}.csv"
+    out = runs / f"retrained_{args.protocol}{'_bottom' if worst else ''}.csv"
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
     print(f"wrote {out}")
 

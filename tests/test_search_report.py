@@ -59,6 +59,10 @@ def test_the_best_cells_are_distinct_and_best_first(tmp_path):
     top = best_cells(evaluations, 5)
     assert top["arch_key"].is_unique and top["reward"].is_monotonic_decreasing
     assert top.loc[0, "reward"] == 96.0 and top.loc[0, "search"] == "ppo_seed0"
+    bottom = best_cells(evaluations, 5, worst=True)
+    assert bottom["arch_key"].is_unique and bottom["reward"].is_monotonic_increasing
+    assert bottom.loc[0, "reward"] == 90.0 and bottom.loc[0, "search"] == "ppo_seed0"
+    assert not set(bottom["arch_key"]) & set(top["arch_key"])
 
 
 def test_the_report_writes_its_figures_and_tables(tmp_path):
@@ -96,3 +100,26 @@ def test_a_live_search_logs_every_cell_and_resumes_from_its_cache(tmp_path, synt
     assert len(log) == 4 and summary["sampled"] == 4
     assert summary["best_reward"] == log["reward"].max()
     assert summary["distinct"] + summary["repeats"] == 4
+
+
+def test_retraining_takes_the_best_or_the_worst_cells_and_caches_them(tmp_path, synthetic_data_root):
+    runs = tmp_path / "runs"
+    fake_search(runs / "ppo_seed0", np.linspace(90, 96, 12))
+    base = [sys.executable, "experiments/retrain_cells.py", "--runs", str(runs), "--protocol",
+            "cheap", "--seeds", "1", "--data-root", str(synthetic_data_root), "--threads", "1",
+            "--cache-path", str(tmp_path / "c.sqlite")]
+    for pick in ("--top", "--bottom"):
+        done = subprocess.run(base + [pick, "2"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    top = pd.read_csv(runs / "retrained_cheap.csv")
+    bottom = pd.read_csv(runs / "retrained_cheap_bottom.csv")
+    assert top["picked"].eq("top").all() and bottom["picked"].eq("bottom").all()
+    assert top["search_reward"].iloc[0] == 96.0 and top["search_reward"].is_monotonic_decreasing
+    assert bottom["search_reward"].iloc[0] == 90.0 and bottom["search_reward"].is_monotonic_increasing
+    assert top["search_reward"].min() > bottom["search_reward"].max()
+    assert (top["seed"] == 1).all() and top["validation_accuracy"].between(0, 100).all()
+    # Run again: every (cell, seed) comes from the cache.
+    again = subprocess.run(base + ["--top", "2"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0 and again.stdout.count("(cache,") == 2
