@@ -14,7 +14,9 @@ Reads ``RUNS/{method}_seed{seed}/evaluations.csv`` (and ``RUNS/retrained_fast.cs
 and prints, as Markdown: per searcher the cells sampled, distinct cells, repeats (samples of a cell
 the search had already evaluated: a cache lookup each), the simulated training time, the mean
 reward of the first and the last 100 cells, and the best cell; the five best cells over all
-searches; and the retrained cells per seed.
+searches; the retrained cells per seed; and, when ``retrain_cells.py`` has retrained the best and
+the worst cells with a second ``cheap`` seed (``retrained_cheap.csv``,
+``retrained_cheap_bottom.csv``), their mean rewards under both seeds.
 """
 
 from __future__ import annotations
@@ -78,6 +80,28 @@ def plot_searchers(searches: dict[str, pd.DataFrame], out: Path) -> None:
     plt.close(fig)
 
 
+def reseed_summary(runs: Path, evaluations: pd.DataFrame) -> pd.DataFrame | None:
+    """From ``retrained_cheap.csv`` and ``retrained_cheap_bottom.csv`` (``retrain_cells.py
+    --top/--bottom N --protocol cheap`` with seeds other than the search's): per group the mean
+    search reward and the mean validation accuracy under the new seed, beside every sampled cell's
+    mean search reward; None unless both files exist."""
+    paths = [runs / "retrained_cheap.csv", runs / "retrained_cheap_bottom.csv"]
+    if not all(p.exists() for p in paths):
+        return None
+    frame = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    rows = [{"cells": f"{group} {part['arch'].nunique()} by search reward",
+             "searches": ", ".join(sorted(set(part["found_by"]))),
+             "mean search reward": part["search_reward"].mean(),
+             "new seeds": ", ".join(str(s) for s in sorted(set(part["seed"]))),
+             "mean validation, new seed": part["validation_accuracy"].mean()}
+            for group, part in frame.groupby("picked", sort=False)]
+    rows.append({"cells": f"all {len(evaluations)} sampled", "searches": ", ".join(
+                 sorted(set(evaluations["search"]))),
+                 "mean search reward": evaluations["reward"].mean(), "new seeds": "",
+                 "mean validation, new seed": float("nan")})
+    return pd.DataFrame(rows)
+
+
 def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
     return table.to_markdown(index=False, floatfmt=floatfmt)
 
@@ -123,6 +147,10 @@ def main() -> None:
         print(markdown(pd.read_csv(retrained)[["rank", "arch", "seed", "validation_accuracy",
                                                "test_accuracy", "training_time",
                                                "trainable_parameters"]]))
+    reseeded = reseed_summary(runs, evaluations)
+    if reseeded is not None:
+        print("\n## The cheap reward of the best and the worst cells under another training seed\n")
+        print(markdown(reseeded))
     print(f"\nfigures written to {figures}/")
 
 

@@ -69,6 +69,11 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     runs, figures = tmp_path / "runs", tmp_path / "figures"
     fake_search(runs / "ppo_seed0", np.linspace(90, 96, 60))
     fake_search(runs / "evolution_seed0", np.linspace(91, 95, 60), seed=1)
+    for picked, search_reward, new in (("top", 96.0, 93.0), ("bottom", 90.0, 94.0)):
+        pd.DataFrame({"picked": picked, "rank": [1, 2], "arch": ["a", "b"], "seed": 1,
+                      "validation_accuracy": [new, new + 1], "search_reward": search_reward,
+                      "found_by": "ppo_seed0"}).to_csv(
+            runs / f"retrained_cheap{'' if picked == 'top' else '_bottom'}.csv", index=False)
     done = subprocess.run([sys.executable, "experiments/report_exp3.py", "--runs", str(runs),
                            "--figures", str(figures)], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
@@ -76,6 +81,9 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     assert {p.name for p in figures.iterdir()} == {
         "exp3_ppo_rewards.png", "exp3_searchers.png", "exp3_best_cell.png"}
     assert "## Five best cells" in done.stdout and "regularized evolution" in done.stdout
+    reseed = done.stdout.split("under another training seed")[1]
+    assert "| top 2 by search reward" in reseed and "93.50" in reseed and "94.50" in reseed
+    assert "all 120 sampled" in reseed
 
 
 def test_the_cell_drawing_names_every_op_input_and_the_output():
