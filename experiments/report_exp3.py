@@ -98,8 +98,11 @@ def reseed_summary(runs: Path, evaluations: pd.DataFrame) -> pd.DataFrame | None
     rows.append({"cells": f"all {len(evaluations)} sampled", "searches": ", ".join(
                  sorted(set(evaluations["search"]))),
                  "mean search reward": evaluations["reward"].mean(), "new seeds": "",
-                 "mean validation, new seed": float("nan")})
-    return pd.DataFrame(rows)
+                 "mean validation, new seed": None})
+    table = pd.DataFrame(rows)
+    table["mean validation, new seed"] = [
+        "" if v is None or pd.isna(v) else f"{v:.2f}" for v in table["mean validation, new seed"]]
+    return table
 
 
 def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
