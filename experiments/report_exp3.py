@@ -13,7 +13,9 @@ Reads ``RUNS/{method}_seed{seed}/evaluations.csv`` (and ``RUNS/retrained_fast.cs
 
 and prints, as Markdown: per searcher the cells sampled, distinct cells, repeats (samples of a cell
 the search had already evaluated: a cache lookup each), the simulated training time, the mean
-reward of the first and the last 100 cells, and the best cell; the five best cells over all
+reward of the first and the last 100 cells, the best cell, and the entropy of the ops chosen in
+the last 100 cells (``op_entropy``: how far a searcher has moved from uniform choices); PPO's
+reward and op entropy per iteration; the five best cells over all
 searches; the retrained cells per seed; and, when ``retrain_cells.py`` has retrained the best and
 the worst cells with a second ``cheap`` seed (``retrained_cheap.csv``,
 ``retrained_cheap_bottom.csv``), their mean rewards under both seeds.
@@ -32,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from agents.search_report import (  # noqa: E402
-    ITERATION, best_cells, load_searches, per_iteration, search_summary)
+    ITERATION, best_cells, load_searches, op_entropy, per_iteration, search_summary)
 from nas_env.drawing import draw_cell  # noqa: E402
 from nas_env.spaces import LargeCell  # noqa: E402
 LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
@@ -124,13 +126,18 @@ def main() -> None:
     for name, frame in searches.items():
         method, seed = name.rsplit("_seed", 1)
         rows.append({"searcher": LABELS.get(method, method), "seed": int(seed),
-                     **search_summary(frame)})
+                     **search_summary(frame),
+                     "op_entropy_last": op_entropy(frame["arch"].tail(100))})
     print("## Searches\n")
     print(markdown(pd.DataFrame(rows)))
     ppo = [frame for name, frame in searches.items() if name.startswith("ppo_")]
     if ppo:
         print("\n## PPO per iteration\n")
-        print(markdown(per_iteration(ppo[0]["reward"].to_numpy())))
+        stats = per_iteration(ppo[0]["reward"].to_numpy())
+        archs = ppo[0]["arch"].to_numpy()
+        stats["op_entropy"] = [op_entropy(archs[(i - 1) * ITERATION: i * ITERATION])
+                               for i in stats["iteration"]]
+        print(markdown(stats))
         plot_ppo(ppo[0], figures / "exp3_ppo_rewards.png")
     plot_searchers({LABELS.get(n.rsplit("_seed", 1)[0], n): f for n, f in searches.items()},
                    figures / "exp3_searchers.png")

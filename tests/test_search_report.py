@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.search_report import best_cells, load_searches, per_iteration, search_summary
+from agents.search_report import (
+    best_cells, load_searches, op_entropy, per_iteration, search_summary)
 from nas_env.drawing import draw_cell
 from nas_env.spaces import LargeCell
 
@@ -131,3 +132,14 @@ def test_retraining_takes_the_best_or_the_worst_cells_and_caches_them(tmp_path, 
     again = subprocess.run(base + ["--top", "2"], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0 and again.stdout.count("(cache,") == 2
+
+
+def test_op_entropy_is_log8_for_uniform_ops_and_zero_for_one_op():
+    ops = ["conv1x3_3x1", "conv3x3", "sep_conv3x3", "conv5x5", "conv7x7", "max_pool2x2",
+           "avg_pool2x2", "identity"]
+    uniform = [LargeCell([(0, 0, ops[i], ops[i + 1])]).to_string() for i in (0, 2, 4, 6)]
+    assert op_entropy(uniform) == pytest.approx(np.log(8))
+    single = LargeCell([(0, 0, "conv3x3", "conv3x3"), (1, 0, "conv3x3", "conv3x3")]).to_string()
+    assert op_entropy([single, single]) == 0.0
+    half = [LargeCell([(0, 0, "conv3x3", "identity")]).to_string()]
+    assert op_entropy(half) == pytest.approx(np.log(2))
