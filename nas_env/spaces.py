@@ -30,6 +30,8 @@ Both spaces print in NATS-Bench's node notation, one ``|op~input|`` group per no
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -243,6 +245,16 @@ class LargeCell:
         if num_blocks < 1:
             raise InvalidArchitectureError(f"num_blocks={num_blocks!r}; allowed: integers >= 1")
         return tuple(n for b in range(num_blocks) for n in (b + 1, b + 1, NUM_OPS, NUM_OPS))
+
+    @staticmethod
+    def count(num_blocks: int = 5, distinct: bool = True) -> int:
+        """How many cells ``num_blocks`` blocks make: action sequences (``distinct=False``), or
+        distinct cells by :attr:`key` (a block's two (op, input) pairs unordered)."""
+        nvec = LargeCell.action_nvec(num_blocks)
+        if not distinct:
+            return math.prod(nvec)
+        pairs = [(b + 1) * NUM_OPS for b in range(num_blocks)]  # (op, input) choices per slot
+        return math.prod(n * (n + 1) // 2 for n in pairs)
 
     def to_action(self) -> list[int]:
         return [

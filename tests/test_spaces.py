@@ -78,3 +78,16 @@ def test_a_numpy_integer_names_a_cell_like_an_int():
     import numpy as np
 
     assert SmallCell.from_index(np.int64(3)) == SmallCell.from_index(3)
+
+
+def test_large_cell_counts_match_an_enumeration_of_small_spaces():
+    import itertools
+
+    for blocks in (1, 2):
+        actions = list(itertools.product(*[range(n) for n in LargeCell.action_nvec(blocks)]))
+        keys = {LargeCell.from_action(a).key for a in actions}
+        assert LargeCell.count(blocks, distinct=False) == len(actions)
+        assert LargeCell.count(blocks) == len(keys)
+    assert (LargeCell.count(1), LargeCell.count(2)) == (36, 4896)
+    assert LargeCell.count(5, distinct=False) == 15_461_882_265_600
+    assert LargeCell.count(5) == 635_931_648_000
