@@ -108,7 +108,11 @@ def reseed_summary(runs: Path, evaluations: pd.DataFrame) -> pd.DataFrame | None
 
 
 def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
-    return table.to_markdown(index=False, floatfmt=floatfmt)
+    """``table`` as Markdown, floats to ``floatfmt`` and integer columns as integers (tabulate
+    would print them as floats when every column is numeric)."""
+    formats = tuple("g" if pd.api.types.is_integer_dtype(dtype) else floatfmt
+                    for dtype in table.dtypes)
+    return table.to_markdown(index=False, floatfmt=formats)
 
 
 def main() -> None:
