@@ -60,6 +60,20 @@ def search_summary(frame: pd.DataFrame, window: int = 100) -> dict:
             "best_arch": str(best["arch"])}
 
 
+def mean_difference(a, b, z: float = 1.96) -> dict:
+    """How much the mean of rewards ``a`` exceeds the mean of ``b``: ``difference``, and the
+    ``low`` and ``high`` ends of its normal-approximation interval (Welch's standard error times
+    ``z``; 1.96 for 95%). The interval treats the rewards as independent draws, which a searcher's
+    successive cells are only roughly, so read it as a scale of the noise, not as a test."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"need at least 2 rewards on each side, got {len(a)} and {len(b)}")
+    difference = a.mean() - b.mean()
+    error = z * np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    return {"difference": float(difference), "low": float(difference - error),
+            "high": float(difference + error)}
+
+
 def op_entropy(archs) -> float:
     """The entropy in nats of the ops chosen in ``archs`` (A_large string forms), pooled over
     every block and both op slots: ``log(8)`` = 2.079 when all 8 ops are equally frequent. A

@@ -14,7 +14,8 @@ Reads ``RUNS/{method}_seed{seed}/evaluations.csv`` (and ``RUNS/retrained_fast.cs
 and prints, as Markdown: per searcher the cells sampled, distinct cells, repeats (samples of a cell
 the search had already evaluated: a cache lookup each), the simulated training time, the mean
 reward of the first and the last 100 cells, the best cell, and the entropy of the ops chosen in
-the last 100 cells (``op_entropy``: how far a searcher has moved from uniform choices); PPO's
+the last 100 cells (``op_entropy``: how far a searcher has moved from uniform choices); how far
+each searcher's last 100 cells lie above random search's (``mean_difference``); PPO's
 reward and op entropy per iteration; the five best cells over all
 searches; the retrained cells per seed; and, when ``retrain_cells.py`` has retrained the best and
 the worst cells with a second ``cheap`` seed (``retrained_cheap.csv``,
@@ -34,7 +35,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from agents.search_report import (  # noqa: E402
-    ITERATION, best_cells, load_searches, op_entropy, per_iteration, search_summary)
+    ITERATION, best_cells, load_searches, mean_difference, op_entropy, per_iteration,
+    search_summary)
 from nas_env.drawing import draw_cell  # noqa: E402
 from nas_env.spaces import LargeCell  # noqa: E402
 LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
@@ -134,6 +136,17 @@ def main() -> None:
                      "op_entropy_last": op_entropy(frame["arch"].tail(100))})
     print("## Searches\n")
     print(markdown(pd.DataFrame(rows)))
+    baseline = [frame for name, frame in searches.items() if name.startswith("random_")]
+    if baseline:
+        print("\n## Mean reward of the last 100 cells, minus random search's (95% interval)\n")
+        differences = []
+        for name, frame in searches.items():
+            if not name.startswith("random_"):
+                method, seed = name.rsplit("_seed", 1)
+                differences.append({"searcher": LABELS.get(method, method), "seed": int(seed),
+                             **mean_difference(frame["reward"].tail(100),
+                                               baseline[0]["reward"].tail(100))})
+        print(markdown(pd.DataFrame(differences)))
     ppo = [frame for name, frame in searches.items() if name.startswith("ppo_")]
     if ppo:
         print("\n## PPO per iteration\n")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from agents.search_report import (
-    best_cells, load_searches, op_entropy, per_iteration, search_summary)
+    best_cells, load_searches, mean_difference, op_entropy, per_iteration, search_summary)
 from nas_env.drawing import draw_cell
 from nas_env.spaces import LargeCell
 
@@ -70,6 +70,7 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     runs, figures = tmp_path / "runs", tmp_path / "figures"
     fake_search(runs / "ppo_seed0", np.linspace(90, 96, 60))
     fake_search(runs / "evolution_seed0", np.linspace(91, 95, 60), seed=1)
+    fake_search(runs / "random_seed0", np.full(60, 93.0), seed=2)
     for picked, search_reward, new in (("top", 96.0, 93.0), ("bottom", 90.0, 94.0)):
         pd.DataFrame({"picked": picked, "rank": [1, 2], "arch": ["a", "b"], "seed": 1,
                       "validation_accuracy": [new, new + 1], "search_reward": search_reward,
@@ -84,7 +85,9 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     assert "## Five best cells" in done.stdout and "regularized evolution" in done.stdout
     reseed = done.stdout.split("under another training seed")[1]
     assert "| top 2 by search reward" in reseed and "93.50" in reseed and "94.50" in reseed
-    assert "all 120 sampled" in reseed
+    assert "all 180 sampled" in reseed
+    against_random = done.stdout.split("minus random search's")[1].split("##")[0]
+    assert "| PPO (autoregressive LSTM) |" in against_random and "random search |" not in against_random
 
 
 def test_the_cell_drawing_names_every_op_input_and_the_output():
@@ -143,3 +146,17 @@ def test_op_entropy_is_log8_for_uniform_ops_and_zero_for_one_op():
     assert op_entropy([single, single]) == 0.0
     half = [LargeCell([(0, 0, "conv3x3", "identity")]).to_string()]
     assert op_entropy(half) == pytest.approx(np.log(2))
+
+
+def test_a_mean_difference_brackets_the_difference_and_narrows_with_more_rewards():
+    rng = np.random.default_rng(0)
+    small = mean_difference(rng.normal(1.0, 1.0, 20), rng.normal(0.0, 1.0, 20))
+    large = mean_difference(rng.normal(1.0, 1.0, 2000), rng.normal(0.0, 1.0, 2000))
+    for result in (small, large):
+        assert result["low"] < result["difference"] < result["high"]
+    assert large["high"] - large["low"] < (small["high"] - small["low"]) / 5
+    assert large["low"] < 1.0 < large["high"]
+    assert mean_difference([1.0, 3.0], [1.0, 3.0]) == {"difference": 0.0, "low": pytest.approx(-1.96 * 2 ** 0.5),
+                                                        "high": pytest.approx(1.96 * 2 ** 0.5)}
+    with pytest.raises(ValueError, match="at least 2"):
+        mean_difference([1.0], [1.0, 2.0])
