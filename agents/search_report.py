@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas_env.spaces import NUM_OPS, LargeCell, op_index
+from nas_env.spaces import NUM_OPS, OPS, LargeCell, op_index
 
 ITERATION = 20
 """Cells per PPO iteration: the block size of per-iteration statistics."""
@@ -74,15 +74,22 @@ def mean_difference(a, b, z: float = 1.96) -> dict:
             "high": float(difference + error)}
 
 
+def op_counts(archs) -> pd.Series:
+    """How often each op of ``OPS`` is chosen in ``archs`` (A_large string forms), pooled over
+    every block and both op slots, indexed by op name in ``OPS`` order."""
+    counts = np.zeros(NUM_OPS, dtype=int)
+    for arch in archs:
+        for block in LargeCell.from_string(arch).blocks:
+            counts[op_index(block.op1)] += 1
+            counts[op_index(block.op2)] += 1
+    return pd.Series(counts, index=list(OPS))
+
+
 def op_entropy(archs) -> float:
     """The entropy in nats of the ops chosen in ``archs`` (A_large string forms), pooled over
     every block and both op slots: ``log(8)`` = 2.079 when all 8 ops are equally frequent. A
     finite sample of uniform choices scores a little less, the more so the smaller it is, so
     compare a searcher with random search's figure over as many cells, not with log(8)."""
-    counts = np.zeros(NUM_OPS)
-    for arch in archs:
-        for block in LargeCell.from_string(arch).blocks:
-            counts[op_index(block.op1)] += 1
-            counts[op_index(block.op2)] += 1
+    counts = op_counts(archs).to_numpy()
     p = counts[counts > 0] / counts.sum()
     return float(-(p * np.log(p)).sum())

@@ -15,7 +15,8 @@ and prints, as Markdown: per searcher the cells sampled, distinct cells, repeats
 the search had already evaluated: a cache lookup each), the simulated training time, the mean
 reward of the first and the last 100 cells, the best cell, and the entropy of the ops chosen in
 the last 100 cells (``op_entropy``: how far a searcher has moved from uniform choices); how far
-each searcher's last 100 cells lie above random search's (``mean_difference``); PPO's
+each searcher's last 100 cells lie above random search's (``mean_difference``) and which ops they
+chose (``op_counts``); PPO's
 reward and op entropy per iteration; the five best cells over all
 searches; the retrained cells per seed; and, when ``retrain_cells.py`` has retrained the best and
 the worst cells with a second ``cheap`` seed (``retrained_cheap.csv``,
@@ -35,7 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from agents.search_report import (  # noqa: E402
-    ITERATION, best_cells, load_searches, mean_difference, op_entropy, per_iteration,
+    ITERATION, best_cells, load_searches, mean_difference, op_counts, op_entropy, per_iteration,
     search_summary)
 from nas_env.drawing import draw_cell  # noqa: E402
 from nas_env.spaces import LargeCell  # noqa: E402
@@ -147,6 +148,12 @@ def main() -> None:
                              **mean_difference(frame["reward"].tail(100),
                                                baseline[0]["reward"].tail(100))})
         print(markdown(pd.DataFrame(differences)))
+    print("\n## Ops chosen in the last 100 cells (both op slots of every block)\n")
+    counts = {}
+    for name, frame in searches.items():
+        method, seed = name.rsplit("_seed", 1)
+        counts[f"{LABELS.get(method, method)} (seed {seed})"] = op_counts(frame["arch"].tail(100))
+    print(markdown(pd.DataFrame(counts).rename_axis("op").reset_index()))
     ppo = [frame for name, frame in searches.items() if name.startswith("ppo_")]
     if ppo:
         print("\n## PPO per iteration\n")

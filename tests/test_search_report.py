@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from agents.search_report import (
-    best_cells, load_searches, mean_difference, op_entropy, per_iteration, search_summary)
+    best_cells, load_searches, mean_difference, op_counts, op_entropy, per_iteration,
+    search_summary)
 from nas_env.drawing import draw_cell
 from nas_env.spaces import LargeCell
 
@@ -88,6 +89,8 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     assert "all 180 sampled" in reseed
     against_random = done.stdout.split("minus random search's")[1].split("##")[0]
     assert "| PPO (autoregressive LSTM) |" in against_random and "random search |" not in against_random
+    ops = done.stdout.split("## Ops chosen in the last 100 cells")[1].split("##")[0]
+    assert "| identity " in ops and "random search (seed 0)" in ops
 
 
 def test_the_cell_drawing_names_every_op_input_and_the_output():
@@ -146,6 +149,9 @@ def test_op_entropy_is_log8_for_uniform_ops_and_zero_for_one_op():
     assert op_entropy([single, single]) == 0.0
     half = [LargeCell([(0, 0, "conv3x3", "identity")]).to_string()]
     assert op_entropy(half) == pytest.approx(np.log(2))
+    counts = op_counts([single, half[0]])
+    assert list(counts.index) == ops and counts.sum() == 6
+    assert counts["conv3x3"] == 5 and counts["identity"] == 1 and counts["conv7x7"] == 0
 
 
 def test_a_mean_difference_brackets_the_difference_and_narrows_with_more_rewards():
