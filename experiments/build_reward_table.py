@@ -1,6 +1,8 @@
 """Train A_small cells and write their rewards to ``OUT_DIR/small_<dataset>_<protocol>.csv``.
 
-Resumable: rerun the same command after an interruption and it continues where it stopped.
+Resumable: rerun the same command after an interruption and it continues where it stopped,
+including the (cell, seed) it was training, from that run's last checkpoint (``--checkpoint-dir``,
+saved every ``--checkpoint-every`` seconds).
 ``OUT_DIR`` defaults to ``~/.local/share/nas_env/reward_tables`` (``$XDG_DATA_HOME``); the
 maintainers build the shipped tables with ``--out-dir reward_tables``.
 
@@ -16,7 +18,7 @@ import argparse
 import torch
 
 from nas_env.benchmark import RewardTableError
-from nas_env.cli import parse_int_list
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list
 from nas_env.data import DATASETS, DatasetNotFoundError
 from nas_env.spaces import NUM_OPS, InvalidArchitectureError, SmallCell, parse_architecture
 from nas_env.table_builder import build_reward_table, default_out_dir
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"], help="autocast precision")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    add_checkpoint_arguments(parser)
     args = parser.parse_args()
 
     if args.threads:
@@ -56,7 +59,7 @@ def main() -> None:
         path = build_reward_table(
             dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
             out_dir=args.out_dir, data_root=args.data_root, device=args.device,
-            precision=args.precision,
+            precision=args.precision, **checkpoint_options(args),
         )
     except (DatasetNotFoundError, RewardTableError, InvalidArchitectureError, ValueError) as err:
         parser.exit(2, f"build_reward_table.py: error: {err}\n")

@@ -38,6 +38,7 @@ from .benchmark import (
     table_path as shipped_table_path,
 )
 from .results import NOT_TRAINED, EvalResult
+from .run_checkpoint import CHECKPOINT_EVERY
 from .spaces import LargeCell, SmallCell
 
 SIZE_METRICS = ("trainable_parameters", "cell_parameters", "flops")
@@ -219,6 +220,10 @@ class LiveEvaluator(Evaluator):
         on this machine), ``"ray"`` or an :class:`~nas_env.parallel.EvalBackend`
         (see :mod:`nas_env.parallel`).
     :param workers: jobs at once for ``"process"`` (default 2) and ``"ray"`` (CPUs of a local Ray).
+    :param checkpoint_dir: where a training run saves its state every ``checkpoint_every``
+        seconds, so an interrupted one resumes (see :func:`~nas_env.training.train_child`);
+        ``None``: no checkpoints.
+    :param checkpoint_every: seconds of training between two saves.
 
     :meth:`evaluate_batch` answers what the cache holds, trains each distinct remaining (cell,
     seed) once however often the batch repeats it, stores each result the moment it finishes,
@@ -246,6 +251,8 @@ class LiveEvaluator(Evaluator):
         measure_latency: bool = False,
         backend="inline",
         workers: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> None:
         from .cache import EvaluationCache
         from .data import DATASETS
@@ -278,7 +285,9 @@ class LiveEvaluator(Evaluator):
         self._sizes: dict[str, dict] = {}
         self.backend.bind(
             TrainingSpec(dataset, None if data_root is None else str(data_root),
-                         self._protocol.as_dict(), device, precision, threads, measure_latency),
+                         self._protocol.as_dict(), device, precision, threads, measure_latency,
+                         None if checkpoint_dir is None else str(checkpoint_dir),
+                         float(checkpoint_every)),
             lambda: self.data)
 
     @property

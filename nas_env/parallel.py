@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from .results import EvalResult
+from .run_checkpoint import CHECKPOINT_EVERY
 from .spaces import LargeCell, SmallCell
 
 BACKENDS = ("inline", "process", "ray")
@@ -64,8 +65,9 @@ class TrainingSpec:
     :param data_root: where workers on this machine load it from (``None``: ``$NAS_ENV_DATA``,
         else the per-user cache).
     :param protocol: the protocol's fields (:meth:`nas_env.training.Protocol.as_dict`).
-    :param device, precision, threads, measure_latency: as for
-        :func:`~nas_env.training.train_child`.
+    :param device, precision, threads, measure_latency, checkpoint_dir, checkpoint_every: as for
+        :func:`~nas_env.training.train_child` (``checkpoint_dir`` must be a folder every worker
+        can reach: on a cluster, a shared filesystem).
     """
 
     dataset: str
@@ -75,6 +77,8 @@ class TrainingSpec:
     precision: str = "auto"
     threads: int | None = None
     measure_latency: bool = False
+    checkpoint_dir: str | None = None
+    checkpoint_every: float = CHECKPOINT_EVERY
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
         result = train_child(job.cell, data, Protocol.from_dict(spec.protocol), seed=job.seed,
                              device=spec.device, precision=spec.precision,
                              threads=spec.threads if threads is None else threads,
-                             measure_latency=spec.measure_latency)
+                             measure_latency=spec.measure_latency,
+                             checkpoint_dir=spec.checkpoint_dir,
+                             checkpoint_every=spec.checkpoint_every)
     except torch.cuda.OutOfMemoryError as err:
         torch.cuda.empty_cache()
         return f"out_of_memory: {err}".splitlines()[0]

@@ -32,6 +32,7 @@ from .benchmark import TABLE_COLUMNS, RewardTableError, user_table_dir
 from .cache import EvaluationCache
 from .data import DATASETS, SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .spaces import SmallCell
+from .run_checkpoint import CHECKPOINT_EVERY
 from .training import Protocol, get_protocol, resolve_device, train_child
 
 
@@ -127,6 +128,8 @@ def build_reward_table(
     device: str = "auto",
     precision: str = "auto",
     progress: bool = True,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> Path:
     """Train every (cell, seed) not yet in the table and append its row. Returns the CSV path.
 
@@ -138,6 +141,8 @@ def build_reward_table(
     progress bars.
 
     :param out_dir: the table's folder (default: :func:`default_out_dir`).
+    :param checkpoint_dir, checkpoint_every: as for :func:`~nas_env.training.train_child`: an
+        interrupted (cell, seed) resumes from its last save instead of starting again.
     :raises ValueError: for an unknown dataset or a protocol that differs from the table's.
     :raises RewardTableError: for an existing sidecar that is not this builder's JSON.
     :raises nas_env.data.DatasetNotFoundError: if the dataset's files are not there.
@@ -181,9 +186,9 @@ def build_reward_table(
     inner = tqdm(total=0, desc="steps", unit="step", leave=False, disable=not bars)
 
     def on_step(step: int, total: int) -> None:
-        if step == 1:
+        if inner.total != total or step <= inner.n:  # a new run, or one resumed at ``step``
             inner.reset(total=total)
-        inner.update(1)
+        inner.update(step - inner.n)
 
     for number, (seed, cell) in enumerate(outer, start=1):
         with lock:  # another builder on the same table may have done it meanwhile
@@ -191,7 +196,8 @@ def build_reward_table(
                 continue
         outer.set_postfix_str(f"{cell.paper_name()} seed {seed}")
         result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
-                             on_step=on_step)
+                             on_step=on_step, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=checkpoint_every)
         row = {
             "arch": cell.to_string(),
             "arch_index": cell.index,

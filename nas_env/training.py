@@ -26,6 +26,7 @@ emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +45,13 @@ from .child_net import (
 )
 from .data import DataSplits
 from .results import EvalResult
+from .run_checkpoint import (
+    CHECKPOINT_EVERY,
+    checkpoint_file,
+    load_checkpoint,
+    run_identity,
+    save_checkpoint,
+)
 from .spaces import LargeCell, SmallCell
 
 
@@ -209,6 +217,8 @@ def train_child(
     on_step: Callable[[int, int], None] | None = None,
     measure_latency: bool = True,
     threads: int | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: float = CHECKPOINT_EVERY,
 ) -> EvalResult:
     """Train the child net of ``cell`` on ``data`` and evaluate it.
 
@@ -225,6 +235,11 @@ def train_child(
     :param on_step: called as ``on_step(step, total_steps)`` after every optimiser step.
     :param measure_latency: also time CPU inference of the paper-size net.
     :param threads: torch's CPU threads for this run (``None``: leave as is).
+    :param checkpoint_dir: save the run's state there every ``checkpoint_every`` seconds of
+        training and resume from a state saved earlier for the same run, so an interrupted run
+        loses at most that much (:mod:`nas_env.run_checkpoint`); ``None``: no checkpoints.
+        ``training_time`` then counts the training of every part of the run.
+    :param checkpoint_every: seconds of training between two saves.
     :returns: an :class:`~nas_env.results.EvalResult` with ``source="training"``.
     """
     proto = get_protocol(protocol)
@@ -232,13 +247,16 @@ def train_child(
     precision = proto.precision if precision == "auto" else precision
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}; allowed: 'auto', 'bf16', 'fp32'")
+    if not checkpoint_every > 0:
+        raise ValueError(f"checkpoint_every={checkpoint_every!r}; allowed: seconds > 0")
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(seed)
-            return _train(cell, data, proto, seed, dev, precision, on_step, measure_latency)
+            return _train(cell, data, proto, seed, dev, precision, on_step, measure_latency,
+                          checkpoint_dir, checkpoint_every)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -251,7 +269,7 @@ def _latency(cell, net: torch.nn.Module, proto: Protocol, input_shape: tuple[int
 
 
 def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device, precision: str,
-           on_step, measure_latency: bool) -> EvalResult:
+           on_step, measure_latency: bool, checkpoint_dir, checkpoint_every: float) -> EvalResult:
     memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
     input_shape = (1,) + tuple(data.train_x.shape[1:])
     net = ChildNet(cell, in_channels=input_shape[1], image_size=input_shape[2],
@@ -287,12 +305,47 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
     nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
     diverged = False
     step = 0
-    evaluation_time = 0.0
-    start = time.perf_counter()
+    evaluation_time = earlier_training_time = 0.0
+    first_epoch, first_batch, order = 0, 0, None
+    path = identity = None
+    if checkpoint_dir is not None:
+        identity = run_identity(cell.key, data.dataset,
+                                (n_train, len(data.val_x), len(data.test_x)), proto.as_dict(),
+                                seed, precision, dev.type)
+        path = checkpoint_file(checkpoint_dir, identity)
+        saved = load_checkpoint(path, identity)
+        if saved is not None:
+            net.load_state_dict(saved["net"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+            if dev.type == "cuda":
+                torch.cuda.set_rng_state(saved["cuda_rng"], dev)
+            first_epoch, first_batch = saved["epoch"], saved["next_batch"]
+            order = saved["order"].to(dev)
+            step, val_curve = saved["step"], saved["val_curve"]
+            nonfinite |= bool(saved["nonfinite"])
+            evaluation_time, earlier_training_time = saved["evaluation_time"], saved["training_time"]
+
+    def save(epoch: int, next_batch: int) -> None:
+        save_checkpoint(path, identity, {
+            "net": net.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            "epoch": epoch, "next_batch": next_batch, "order": order.cpu(), "step": step,
+            "val_curve": val_curve, "nonfinite": bool(nonfinite),
+            "evaluation_time": evaluation_time,
+            "training_time": earlier_training_time + time.perf_counter() - start})
+
+    start = last_save = time.perf_counter()
     net.train()
-    for _ in range(proto.epochs):
-        order = torch.randperm(n_train, generator=generator).to(dev)
-        for i in range(0, n_train, proto.batch_size):
+    for epoch in range(first_epoch, proto.epochs):
+        if epoch > first_epoch or order is None:
+            order = torch.randperm(n_train, generator=generator).to(dev)
+        for i in range(first_batch if epoch == first_epoch else 0, n_train, proto.batch_size):
             idx = order[i : i + proto.batch_size]
             xb = data.train_x[idx].contiguous(memory_format=memory_format)
             with _autocast(dev, precision):
@@ -314,13 +367,19 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 val_curve.append([round(step / steps_per_epoch, 4),
                                   evaluate(net, data.val_x, data.val_y, precision)])
                 evaluation_time += time.perf_counter() - checkpoint
+            if path is not None and step < total_steps \
+                    and time.perf_counter() - last_save >= checkpoint_every:
+                save(epoch, i + proto.batch_size)
+                last_save = time.perf_counter()
         if diverged:
             break
-    training_time = time.perf_counter() - start
+    training_time = earlier_training_time + time.perf_counter() - start
 
     # The last checkpoint falls on the last step, so its figure is the final validation accuracy.
     final_val = val_curve[-1][1] if not diverged else evaluate(net, data.val_x, data.val_y, precision)
     test_accuracy = evaluate(net, data.test_x, data.test_y, precision)
+    if path is not None:
+        path.unlink(missing_ok=True)
     return EvalResult(
         arch=cell.to_string(),
         arch_key=cell.key,

@@ -243,3 +243,21 @@ def test_a_missing_dataset_fails_on_the_first_training(tmp_path):
     env.reset(seed=0)
     with pytest.raises(DatasetNotFoundError):
         env.step([0, 0, 1, 1])
+
+
+def test_a_live_evaluator_gives_each_run_its_checkpoint_folder(synthetic_data_root, tmp_path,
+                                                                monkeypatch):
+    seen = []
+    original = nas_env.training.train_child
+
+    def recorded(cell, *args, **kwargs):
+        seen.append((kwargs["checkpoint_dir"], kwargs["checkpoint_every"]))
+        return original(cell, *args, **kwargs)
+    monkeypatch.setattr(nas_env.training, "train_child", recorded)
+    folder = tmp_path / "checkpoints"
+    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root, cache=False,
+                              threads=1, checkpoint_dir=folder, checkpoint_every=60)
+    result = evaluator.evaluate_seed(CELL, 0)
+    evaluator.close()
+    assert seen == [(str(folder), 60.0)] and result["source"] == "training"
+    assert not list(folder.glob("*.pt"))  # a finished run leaves no checkpoint behind

@@ -16,7 +16,9 @@ CELLS = [SmallCell("conv3x3", "max_pool2x2"), SmallCell("identity", "identity")]
 def fake_train_child(calls, fail_on=None):
     """A stand-in for train_child that records its calls and can fail on one cell."""
 
-    def train(cell, data, protocol, seed, device, precision, on_step=None):
+    def train(cell, data, protocol, seed, device, precision, on_step=None, checkpoint_dir=None,
+              checkpoint_every=None):
+        train.checkpoint_dirs.append(checkpoint_dir)
         if cell == fail_on:
             raise KeyboardInterrupt  # what a Ctrl-C during training looks like
         calls.append((cell.to_string(), seed))
@@ -25,6 +27,7 @@ def fake_train_child(calls, fail_on=None):
                 "cell_parameters": 5, "flops": 20, "latency_ms": 0.5, "diverged": False,
                 "seed": seed, "device": "cpu", "precision": precision}
 
+    train.checkpoint_dirs = []
     return train
 
 
@@ -53,13 +56,17 @@ def test_builder_writes_table_and_sidecar_then_resumes(tmp_path, synthetic_data_
 
 def test_interrupted_build_keeps_finished_rows(tmp_path, synthetic_data_root, monkeypatch):
     calls = []
-    monkeypatch.setattr(builder, "train_child", fake_train_child(calls, fail_on=CELLS[1]))
+    fake = fake_train_child(calls, fail_on=CELLS[1])
+    monkeypatch.setattr(builder, "train_child", fake)
     with pytest.raises(KeyboardInterrupt):
         build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path,
-                           data_root=synthetic_data_root, device="cpu", progress=False)
+                           data_root=synthetic_data_root, device="cpu", progress=False,
+                           checkpoint_dir=tmp_path / "checkpoints")
     table = pd.read_csv(tmp_path / "small_mnist_fast.csv")
     assert table["arch"].tolist() == [CELLS[0].to_string()]
     assert not list(tmp_path.glob("*.tmp"))
+    # Every run was given the checkpoint folder, so the interrupted one can resume from it.
+    assert fake.checkpoint_dirs == [tmp_path / "checkpoints"] * 2
 
 
 def test_builder_refuses_to_mix_protocols(tmp_path, synthetic_data_root, monkeypatch):
@@ -90,7 +97,7 @@ def test_builders_sharing_a_table_keep_each_others_rows(tmp_path, synthetic_data
     other_builder = fake_train_child([])
     own_builder = fake_train_child(calls)
 
-    def train(cell, data, protocol, seed, device, precision, on_step=None):
+    def train(cell, data, protocol, seed, device, precision, on_step=None, **checkpointing):
         if cell == CELLS[0]:  # meanwhile another builder finishes CELLS[1] into the same table
             monkeypatch.setattr(builder, "train_child", other_builder)
             build_reward_table("mnist", "fast", [CELLS[1]], out_dir=tmp_path,

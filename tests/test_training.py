@@ -64,3 +64,57 @@ def test_a_protocol_states_only_what_train_child_does(field):
     record = {**PROTOCOLS["fast"].as_dict(), **field}
     with pytest.raises(ValueError, match="allowed|implements"):
         Protocol.from_dict(record)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _stop_at(stop_step: int):
+    def on_step(step: int, total: int) -> None:
+        if step == stop_step:
+            raise _Interrupt
+    return on_step
+
+
+@pytest.mark.parametrize("stop_step", [3, 6, 9])  # inside epoch 1, right after it, inside epoch 2
+def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_numbers(
+        synthetic_data, tmp_path, stop_step):
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    whole = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False)
+    with pytest.raises(_Interrupt):
+        # checkpoint_every tiny: a save after every step, the last one before the interrupt
+        train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False,
+                    checkpoint_dir=tmp_path, checkpoint_every=1e-9, on_step=_stop_at(stop_step))
+    assert len(list(tmp_path.glob("*.pt"))) == 1 and not list(tmp_path.glob("*.tmp"))
+    steps = []
+    resumed = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False,
+                          checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
+    assert steps[0] == stop_step and steps[-1] == 10  # 5 steps per epoch, 2 epochs
+    assert resumed["val_curve"] == whole["val_curve"]
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    assert resumed["validation_accuracy"] == whole["validation_accuracy"]
+    assert resumed["training_time"] > 0
+    assert not list(tmp_path.iterdir())  # a finished run deletes its checkpoint
+
+
+def test_a_checkpoint_serves_only_its_own_run(synthetic_data, tmp_path):
+    from nas_env.run_checkpoint import checkpoint_file, load_checkpoint
+
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    with pytest.raises(_Interrupt):
+        train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                    checkpoint_dir=tmp_path, checkpoint_every=1e-9, on_step=_stop_at(4))
+    (path,) = tmp_path.glob("*.pt")
+    # Another seed is another run: it starts from scratch beside the first one's file.
+    steps = []
+    train_child(CELL, synthetic_data, fp32, seed=1, device="cpu", measure_latency=False,
+                checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
+    assert steps[0] == 1 and path.exists()
+    other = {"arch_key": "x", "dataset": "mnist", "split_sizes": [1, 1, 1], "protocol": {},
+             "seed": 0, "precision": "fp32", "device_type": "cpu"}
+    with pytest.raises(ValueError, match="belongs to another run"):
+        load_checkpoint(path, other)
+    assert checkpoint_file(tmp_path, other) != path
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        train_child(CELL, synthetic_data, fp32, checkpoint_dir=tmp_path, checkpoint_every=0)

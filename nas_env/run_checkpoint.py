@@ -1,0 +1,79 @@
+"""Checkpoints of one child network's training run, so that a run of hours survives an interrupt.
+
+:func:`~nas_env.training.train_child` given a ``checkpoint_dir`` saves the run's whole state
+(weights, optimiser and schedule, the epoch's batch order and the position in it, both random
+generators, the validation curve so far and the time spent) every ``checkpoint_every`` seconds
+of training, and a later call for the same run resumes from it and finishes with the numbers
+the uninterrupted run would have given. The file is deleted once the run is done.
+
+A run is named by what determines its numbers (:func:`run_identity`): the cell's canonical key,
+the dataset and the sizes of its splits, the protocol's fields, the seed, the precision and the
+device type; its file is ``{checkpoint_dir}/{sha256 of that}.pt``, so any caller (the table
+builder, a live evaluator, ``retrain_cells.py``) resumes any other's run. Writes are atomic (a
+temporary file renamed over the old one), so an interrupt during a save leaves the previous
+checkpoint. Two processes training the same run at once would overwrite each other's file; the
+callers here never do that.
+
+Default folder: ``$XDG_CACHE_HOME/nas_env/checkpoints`` (``~/.cache/nas_env/checkpoints``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+# torch and the dataset module are imported where used, so that this module stays light for
+# callers that only need CHECKPOINT_EVERY.
+
+CHECKPOINT_EVERY = 300.0
+"""Seconds of training between two saves, by default."""
+
+
+def default_checkpoint_dir() -> Path:
+    """``$XDG_CACHE_HOME/nas_env/checkpoints``, else ``~/.cache/nas_env/checkpoints``."""
+    from .data import user_cache_dir
+
+    return user_cache_dir() / "checkpoints"
+
+
+def run_identity(arch_key: str, dataset: str, split_sizes: tuple[int, int, int], protocol: dict,
+                 seed: int, precision: str, device_type: str) -> dict:
+    """What determines a training run's numbers, as JSON-ready values."""
+    return {"arch_key": arch_key, "dataset": dataset, "split_sizes": list(split_sizes),
+            "protocol": protocol, "seed": int(seed), "precision": precision,
+            "device_type": device_type}
+
+
+def checkpoint_file(directory: str | os.PathLike, identity: dict) -> Path:
+    """The checkpoint file of the run ``identity`` names, under ``directory``."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return Path(directory) / f"{digest[:32]}.pt"
+
+
+def save_checkpoint(path: Path, identity: dict, state: dict) -> None:
+    """Write ``state`` (tensors, state dicts and plain values) with ``identity`` to ``path``
+    atomically."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"identity": identity, **state}, temporary)
+    os.replace(temporary, path)
+
+
+def load_checkpoint(path: Path, identity: dict) -> dict | None:
+    """The state saved at ``path``, or ``None`` if there is none.
+
+    :raises ValueError: if the file belongs to another run (it is then left alone).
+    """
+    import torch
+
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("identity") != identity:
+        raise ValueError(f"checkpoint {path} belongs to another run ({state.get('identity')}), "
+                         f"not to {identity}; delete it or choose another checkpoint_dir")
+    return state
