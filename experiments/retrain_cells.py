@@ -18,6 +18,11 @@ of the search's own protocol shows whether the search reward's ranking survives 
 
     python experiments/retrain_cells.py --runs runs/exp3_ppo --top 10 --protocol cheap --seeds 1
     python experiments/retrain_cells.py --runs runs/exp3_ppo --bottom 10 --protocol cheap --seeds 1
+
+``--ranks 3`` (or ``1,3``) trains only those of the picked cells, to split a long retraining
+between processes or machines that share the cache; it writes no CSV, and the same command
+without ``--ranks`` then reads every run from the cache and writes it. A run of hours saves its
+state every ``--checkpoint-every`` seconds under ``--checkpoint-dir`` and resumes from there.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from agents.search_report import best_cells, load_searches
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list
 from nas_env.evaluators import LiveEvaluator
 from nas_env.spaces import LargeCell
 from nas_env.table_builder import atomic_write_text
@@ -42,22 +48,30 @@ def main() -> None:
     parser.add_argument("--protocol", default="fast")
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", default="0,1", help="training seeds, comma-separated")
+    parser.add_argument("--ranks", default=None,
+                        help="train only these ranks of the picked cells, like 3 or 1,3; writes no CSV")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                         help="auto: the protocol's (fp32 is faster on CPUs without AVX-512 bf16)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--cache-path", default=None)
+    add_checkpoint_arguments(parser)
     args = parser.parse_args()
 
     runs = Path(args.runs)
     worst = args.bottom is not None
     cells = best_cells(load_searches(runs), args.bottom if worst else args.top, worst=worst)
     seeds = [int(s) for s in args.seeds.split(",")]
+    ranks = list(range(1, len(cells) + 1)) if args.ranks is None else parse_int_list(args.ranks)
+    if not set(ranks) <= set(range(1, len(cells) + 1)):
+        parser.error(f"--ranks {args.ranks}: allowed ranks are 1 to {len(cells)}")
     evaluator = LiveEvaluator("large", args.dataset, args.protocol, data_root=args.data_root,
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
-                              threads=args.threads)
+                              threads=args.threads, **checkpoint_options(args))
     rows = []
     for rank, found in cells.iterrows():
+        if rank + 1 not in ranks:
+            continue
         cell = LargeCell.from_string(found["arch"])
         for seed in seeds:
             result = evaluator.evaluate_seed(cell, seed)
@@ -74,6 +88,8 @@ def main() -> None:
                   f"test {result['test_accuracy']:.2f} ({result['source']}, "
                   f"{result['training_time']:.0f} s)", flush=True)
     evaluator.close()
+    if args.ranks is not None:
+        return
     out = runs / f"retrained_{args.protocol}{'_bottom' if worst else ''}.csv"
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))
     print(f"wrote {out}")
