@@ -77,3 +77,25 @@ def load_checkpoint(path: Path, identity: dict) -> dict | None:
         raise ValueError(f"checkpoint {path} belongs to another run ({state.get('identity')}), "
                          f"not to {identity}; delete it or choose another checkpoint_dir")
     return state
+
+
+def checkpoint_progress(directory: str | os.PathLike) -> list[dict]:
+    """How far each run with a checkpoint under ``directory`` has come: its cell (``arch_key``),
+    ``dataset``, ``protocol`` name, ``seed``, ``step`` of ``total_steps``, the ``training_time``
+    so far and ``seconds_per_step``, oldest file first. Reads the files memory-mapped, so the
+    weights are not loaded."""
+    import math
+
+    import torch
+
+    rows = []
+    for path in sorted(Path(directory).glob("*.pt"), key=lambda p: p.stat().st_mtime):
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        identity, protocol = state["identity"], state["identity"]["protocol"]
+        total = math.ceil(identity["split_sizes"][0] / protocol["batch_size"]) * protocol["epochs"]
+        rows.append({"file": path.name, "arch_key": identity["arch_key"],
+                     "dataset": identity["dataset"], "protocol": protocol["name"],
+                     "seed": identity["seed"], "step": state["step"], "total_steps": total,
+                     "training_time": state["training_time"],
+                     "seconds_per_step": state["training_time"] / max(state["step"], 1)})
+    return rows

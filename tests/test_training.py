@@ -1,5 +1,8 @@
 import dataclasses
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,7 @@ from nas_env.training import PROTOCOLS, Protocol, get_protocol, train_child
 TINY = Protocol("tiny", epochs=2, lr=2e-3, schedule="onecycle", batch_size=64, checkpoints_per_epoch=2,
                 filters=(8, 16), fc_units=64)
 CELL = SmallCell("conv3x3", "max_pool2x2")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -99,13 +103,21 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_numbers(
 
 
 def test_a_checkpoint_serves_only_its_own_run(synthetic_data, tmp_path):
-    from nas_env.run_checkpoint import checkpoint_file, load_checkpoint
+    from nas_env.run_checkpoint import checkpoint_file, checkpoint_progress, load_checkpoint
 
     fp32 = dataclasses.replace(TINY, precision="fp32")
     with pytest.raises(_Interrupt):
         train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
                     checkpoint_dir=tmp_path, checkpoint_every=1e-9, on_step=_stop_at(4))
     (path,) = tmp_path.glob("*.pt")
+    (progress,) = checkpoint_progress(tmp_path)  # saved after step 3, interrupted in step 4
+    assert (progress["step"], progress["total_steps"], progress["seed"]) == (3, 10, 0)
+    assert progress["arch_key"] == CELL.key and progress["protocol"] == "tiny"
+    assert progress["training_time"] > 0
+    shown = subprocess.run([sys.executable, "experiments/checkpoint_status.py", "--checkpoint-dir",
+                            str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "hours_to_go" in shown.stdout
+    assert " tiny " in shown.stdout and CELL.key in shown.stdout
     # Another seed is another run: it starts from scratch beside the first one's file.
     steps = []
     train_child(CELL, synthetic_data, fp32, seed=1, device="cpu", measure_latency=False,
