@@ -9,8 +9,10 @@
 # Every training run is stored in the evaluation caches under reward_tables/evaluations/, so an
 # interrupted run resumes by running the same command again, and with the shipped caches the
 # whole script replays in minutes. From scratch it is about 1,220 cheap cells (roughly 15-40 s
-# each on 2 CPU cores) plus 6 fast runs (750-1,600 s each). Set PYTHON for the interpreter and
-# THREADS for torch's threads per child (default 2).
+# each on 2 CPU cores) plus 6 fast runs of about 1.6 hours and more each on one core (the best
+# cells are large); each saves a checkpoint every 300 s (retrain_cells.py --checkpoint-dir,
+# default ~/.cache/nas_env/checkpoints), so an interrupted run resumes where it stopped. Set
+# PYTHON for the interpreter and THREADS for torch's threads per child (default 2).
 set -euo pipefail
 
 out=${1:-runs/exp3}
