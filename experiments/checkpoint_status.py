@@ -13,13 +13,13 @@ import argparse
 
 import pandas as pd
 
-from nas_env.run_checkpoint import checkpoint_progress, default_checkpoint_dir
+from nas_env.cli import add_checkpoint_dir_argument
+from nas_env.run_checkpoint import checkpoint_progress
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint-dir", default=str(default_checkpoint_dir()),
-                        help="the folder the runs save to (default: %(default)s)")
+    add_checkpoint_dir_argument(parser)
     args = parser.parse_args()
     rows = checkpoint_progress(args.checkpoint_dir)
     if not rows:

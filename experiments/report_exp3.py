@@ -44,6 +44,17 @@ LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
           "evolution": "regularized evolution", "reinforce": "REINFORCE"}
 
 
+def label(name: str) -> str:
+    """A search folder's name (``{method}_seed{seed}``) as a reader's label of its method."""
+    method = name.rsplit("_seed", 1)[0]
+    return LABELS.get(method, method)
+
+
+def seed_of(name: str) -> int:
+    """The seed in a search folder's name (``{method}_seed{seed}``)."""
+    return int(name.rsplit("_seed", 1)[1])
+
+
 def plot_ppo(frame: pd.DataFrame, out: Path) -> None:
     stats = per_iteration(frame["reward"].to_numpy())
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -131,8 +142,7 @@ def main() -> None:
                 for name, frame in evaluations.groupby("search", sort=False)}
     rows = []
     for name, frame in searches.items():
-        method, seed = name.rsplit("_seed", 1)
-        rows.append({"searcher": LABELS.get(method, method), "seed": int(seed),
+        rows.append({"searcher": label(name), "seed": seed_of(name),
                      **search_summary(frame),
                      "op_entropy_last": op_entropy(frame["arch"].tail(100))})
     print("## Searches\n")
@@ -143,16 +153,14 @@ def main() -> None:
         differences = []
         for name, frame in searches.items():
             if not name.startswith("random_"):
-                method, seed = name.rsplit("_seed", 1)
-                differences.append({"searcher": LABELS.get(method, method), "seed": int(seed),
+                differences.append({"searcher": label(name), "seed": seed_of(name),
                              **mean_difference(frame["reward"].tail(100),
                                                baseline[0]["reward"].tail(100))})
         print(markdown(pd.DataFrame(differences)))
     print("\n## Ops chosen in the last 100 cells (both op slots of every block)\n")
     counts = {}
     for name, frame in searches.items():
-        method, seed = name.rsplit("_seed", 1)
-        counts[f"{LABELS.get(method, method)} (seed {seed})"] = op_counts(frame["arch"].tail(100))
+        counts[f"{label(name)} (seed {seed_of(name)})"] = op_counts(frame["arch"].tail(100))
     print(markdown(pd.DataFrame(counts).rename_axis("op").reset_index()))
     ppo = [frame for name, frame in searches.items() if name.startswith("ppo_")]
     if ppo:
@@ -163,13 +171,13 @@ def main() -> None:
                                for i in stats["iteration"]]
         print(markdown(stats))
         plot_ppo(ppo[0], figures / "exp3_ppo_rewards.png")
-    plot_searchers({LABELS.get(n.rsplit("_seed", 1)[0], n): f for n, f in searches.items()},
+    plot_searchers({label(name): frame for name, frame in searches.items()},
                    figures / "exp3_searchers.png")
 
     top = best_cells(evaluations, 5)
-    print("\n## Five best cells (cheap reward)\n")
-    print(markdown(top[["arch", "reward", "trainable_parameters", "cell_parameters", "search",
-                        "evaluation"]]))
+    print("\n## Five best cells (cheap reward; flops: multiply-accumulates of one image)\n")
+    print(markdown(top[["arch", "reward", "trainable_parameters", "cell_parameters", "flops",
+                        "search", "evaluation"]]))
     fig = draw_cell(LargeCell.from_string(top.loc[0, "arch"]),
                     f"Best A_large cell found (cheap reward {top.loc[0, 'reward']:.2f})")
     fig.savefig(figures / "exp3_best_cell.png", dpi=120)

@@ -268,6 +268,21 @@ def _latency(cell, net: torch.nn.Module, proto: Protocol, input_shape: tuple[int
     return measure_latency_ms(full, input_shape)
 
 
+def _restore(saved: dict, net, optimizer, scheduler, generator: torch.Generator,
+             dev: torch.device) -> None:
+    """Put a checkpoint's weights, optimizer and schedule state, batch-order generator and the
+    global RNG states back into a run (``saved`` as :func:`load_checkpoint` returned it); the loop
+    position and the curve so far are the caller's to take from ``saved``."""
+    net.load_state_dict(saved["net"])
+    optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    if dev.type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"], dev)
+
+
 def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device, precision: str,
            on_step, measure_latency: bool, checkpoint_dir, checkpoint_every: float) -> EvalResult:
     memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
@@ -315,14 +330,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
         path = checkpoint_file(checkpoint_dir, identity)
         saved = load_checkpoint(path, identity)
         if saved is not None:
-            net.load_state_dict(saved["net"])
-            optimizer.load_state_dict(saved["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(saved["scheduler"])
-            generator.set_state(saved["generator"])
-            torch.set_rng_state(saved["torch_rng"])
-            if dev.type == "cuda":
-                torch.cuda.set_rng_state(saved["cuda_rng"], dev)
+            _restore(saved, net, optimizer, scheduler, generator, dev)
             first_epoch, first_batch = saved["epoch"], saved["next_batch"]
             order = saved["order"].to(dev)
             step, val_curve = saved["step"], saved["val_curve"]
@@ -363,10 +371,10 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 if bool(nonfinite):
                     diverged = True
                     break
-                checkpoint = time.perf_counter()
+                evaluation_start = time.perf_counter()
                 val_curve.append([round(step / steps_per_epoch, 4),
                                   evaluate(net, data.val_x, data.val_y, precision)])
-                evaluation_time += time.perf_counter() - checkpoint
+                evaluation_time += time.perf_counter() - evaluation_start
             if path is not None and step < total_steps \
                     and time.perf_counter() - last_save >= checkpoint_every:
                 save(epoch, i + proto.batch_size)

@@ -84,6 +84,10 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
     assert {p.name for p in figures.iterdir()} == {
         "exp3_ppo_rewards.png", "exp3_searchers.png", "exp3_best_cell.png"}
     assert "## Five best cells" in done.stdout and "regularized evolution" in done.stdout
+    best = done.stdout.split("## Five best cells")[1].split("##")[0]
+    header = next(line for line in best.splitlines() if line.startswith("| arch"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "arch", "reward", "trainable_parameters", "cell_parameters", "flops", "search", "evaluation"]
     reseed = done.stdout.split("under another training seed")[1]
     assert "| top 2 by search reward" in reseed and "93.50" in reseed and "94.50" in reseed
     assert "all 180 sampled" in reseed
