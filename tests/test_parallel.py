@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -143,7 +144,7 @@ def test_a_job_whose_worker_always_dies_fails_uncached_and_the_search_goes_on(
 
 
 INTERRUPTED_SEARCH = """
-import json, sys, threading, time
+import json, os, sys, threading, time
 sys.path.insert(0, {tests!r})
 from test_parallel import CELLS, TINY
 from nas_env.evaluators import LiveEvaluator
@@ -157,8 +158,9 @@ evaluator = LiveEvaluator("large", protocol=slow, data_root={root!r}, cache={cac
                           backend="process", workers=2)
 def report_pids():
     while True:
-        with open({pids!r}, "w") as f:
+        with open({pids!r} + ".tmp", "w") as f:
             json.dump(evaluator.backend.worker_pids(), f)
+        os.replace({pids!r} + ".tmp", {pids!r})  # the test never reads half a file
         time.sleep(0.2)
 threading.Thread(target=report_pids, daemon=True).start()
 try:
@@ -167,6 +169,20 @@ except KeyboardInterrupt:
     sys.exit(130)
 print(json.dumps([r["source"] for r in results]))
 """
+
+
+def _stored_rows(cache: Path) -> int:
+    """Rows in the search's cache, read through a read-only connection: the test must not
+    create the schema or switch the journal mode under the search that is writing it."""
+    if not cache.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=1)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    except sqlite3.OperationalError:  # no table yet, or locked for a moment
+        return 0
+    finally:
+        conn.close()
 
 
 def _alive(pid: int) -> bool:
@@ -186,10 +202,11 @@ def test_ctrl_c_keeps_finished_results_stops_workers_and_a_rerun_continues(synth
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if cache.exists() and len(EvaluationCache(cache)) >= 1:
+        if _stored_rows(cache) >= 1:
             break
         time.sleep(0.1)
     pids = json.loads((tmp_path / "pids.json").read_text())
+    assert proc.poll() is None, f"the search ended before the interrupt: {proc.communicate()}"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
