@@ -11,8 +11,10 @@ the dataset and the sizes of its splits, the protocol's fields, the seed, the pr
 device type; its file is ``{checkpoint_dir}/{sha256 of that}.pt``, so any caller (the table
 builder, a live evaluator, ``retrain_cells.py``) resumes any other's run. Writes are atomic (a
 temporary file renamed over the old one), so an interrupt during a save leaves the previous
-checkpoint. Two processes training the same run at once would overwrite each other's file; the
-callers here never do that.
+checkpoint. A run holds a lock on ``{file}.lock`` while it trains (:func:`claim_run`), so a
+second process that starts the same run at the same time gets :class:`RunInProgressError`
+instead of overwriting the first one's checkpoint; the lock goes with the process that held it,
+so a killed run leaves no stale claim.
 
 Default folder: ``$XDG_CACHE_HOME/nas_env/checkpoints`` (``~/.cache/nas_env/checkpoints``).
 """
@@ -22,7 +24,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from filelock import FileLock, Timeout
 
 # torch and the dataset module are imported where used, so that this module stays light for
 # callers that only need CHECKPOINT_EVERY.
@@ -50,6 +56,50 @@ def checkpoint_file(directory: str | os.PathLike, identity: dict) -> Path:
     """The checkpoint file of the run ``identity`` names, under ``directory``."""
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return Path(directory) / f"{digest[:32]}.pt"
+
+
+class RunInProgressError(RuntimeError):
+    """Another process is training this run (it holds the run's lock)."""
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.lock")
+
+
+@contextmanager
+def claim_run(path: Path) -> Iterator[None]:
+    """Hold the lock of the run whose checkpoint is ``path`` for the ``with`` block; the lock
+    file is removed when the block ends.
+
+    :raises RunInProgressError: if another process holds it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(_lock_path(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RunInProgressError(
+            f"another process is training the run of checkpoint {path} (it holds "
+            f"{_lock_path(path)}); wait for it to finish, or give this one another "
+            "checkpoint_dir") from None
+    try:
+        yield
+    finally:
+        _lock_path(path).unlink(missing_ok=True)
+        lock.release()
+
+
+def run_in_progress(path: Path) -> bool:
+    """Whether a process holds the lock of the run whose checkpoint is ``path``."""
+    if not _lock_path(path).exists():
+        return False
+    lock = FileLock(_lock_path(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def save_checkpoint(path: Path, identity: dict, state: dict) -> None:
@@ -82,7 +132,8 @@ def load_checkpoint(path: Path, identity: dict) -> dict | None:
 def checkpoint_progress(directory: str | os.PathLike) -> list[dict]:
     """How far each run with a checkpoint under ``directory`` has come: its cell (``arch_key``),
     ``dataset``, ``protocol`` name, ``seed``, ``step`` of ``total_steps``, the ``training_time``
-    so far and ``seconds_per_step``, oldest file first. Reads the files memory-mapped, so the
+    so far, ``seconds_per_step`` and whether a process is training it now (``running``; else it
+    waits to be resumed), oldest file first. Reads the files memory-mapped, so the
     weights are not loaded."""
     import math
 
@@ -97,5 +148,6 @@ def checkpoint_progress(directory: str | os.PathLike) -> list[dict]:
                      "dataset": identity["dataset"], "protocol": protocol["name"],
                      "seed": identity["seed"], "step": state["step"], "total_steps": total,
                      "training_time": state["training_time"],
-                     "seconds_per_step": state["training_time"] / max(state["step"], 1)})
+                     "seconds_per_step": state["training_time"] / max(state["step"], 1),
+                     "running": run_in_progress(path)})
     return rows

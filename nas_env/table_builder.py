@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 from .benchmark import TABLE_COLUMNS, RewardTableError, user_table_dir
 from .cache import EvaluationCache
 from .data import DATASETS, SPLIT_SEED, VALIDATION_FRACTION, load_dataset
+from .run_checkpoint import CHECKPOINT_EVERY, RunInProgressError
 from .spaces import SmallCell
-from .run_checkpoint import CHECKPOINT_EVERY
 from .training import Protocol, get_protocol, resolve_device, train_child
 
 
@@ -142,7 +142,9 @@ def build_reward_table(
 
     :param out_dir: the table's folder (default: :func:`default_out_dir`).
     :param checkpoint_dir, checkpoint_every: as for :func:`~nas_env.training.train_child`: an
-        interrupted (cell, seed) resumes from its last save instead of starting again.
+        interrupted (cell, seed) resumes from its last save instead of starting again, and a
+        (cell, seed) that another process is training into the same folder is skipped (that
+        process writes its row).
     :raises ValueError: for an unknown dataset or a protocol that differs from the table's.
     :raises RewardTableError: for an existing sidecar that is not this builder's JSON.
     :raises nas_env.data.DatasetNotFoundError: if the dataset's files are not there.
@@ -195,9 +197,15 @@ def build_reward_table(
             if (cell.to_string(), seed) in _done_pairs(_read_table(csv_path)):
                 continue
         outer.set_postfix_str(f"{cell.paper_name()} seed {seed}")
-        result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
-                             on_step=on_step, checkpoint_dir=checkpoint_dir,
-                             checkpoint_every=checkpoint_every)
+        try:
+            result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
+                                 on_step=on_step, checkpoint_dir=checkpoint_dir,
+                                 checkpoint_every=checkpoint_every)
+        except RunInProgressError:  # another builder is training this pair: it will write it
+            if progress:
+                print(f"{number}/{len(jobs)} {cell.paper_name()} seed {seed}: skipped, another "
+                      "process is training it", flush=True)
+            continue
         row = {
             "arch": cell.to_string(),
             "arch_index": cell.index,

@@ -25,6 +25,7 @@ emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
@@ -48,6 +49,7 @@ from .results import EvalResult
 from .run_checkpoint import (
     CHECKPOINT_EVERY,
     checkpoint_file,
+    claim_run,
     load_checkpoint,
     run_identity,
     save_checkpoint,
@@ -241,6 +243,8 @@ def train_child(
         ``training_time`` then counts the training of every part of the run.
     :param checkpoint_every: seconds of training between two saves.
     :returns: an :class:`~nas_env.results.EvalResult` with ``source="training"``.
+    :raises ~nas_env.run_checkpoint.RunInProgressError: with a ``checkpoint_dir``, if another
+        process is training the same run into it now.
     """
     proto = get_protocol(protocol)
     dev = resolve_device(device)
@@ -253,10 +257,11 @@ def train_child(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), \
+                contextlib.ExitStack() as held:
             torch.manual_seed(seed)
             return _train(cell, data, proto, seed, dev, precision, on_step, measure_latency,
-                          checkpoint_dir, checkpoint_every)
+                          checkpoint_dir, checkpoint_every, held)
     finally:
         torch.set_num_threads(previous_threads)
 
@@ -284,7 +289,10 @@ def _restore(saved: dict, net, optimizer, scheduler, generator: torch.Generator,
 
 
 def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device, precision: str,
-           on_step, measure_latency: bool, checkpoint_dir, checkpoint_every: float) -> EvalResult:
+           on_step, measure_latency: bool, checkpoint_dir, checkpoint_every: float,
+           held: contextlib.ExitStack) -> EvalResult:
+    """The run itself; ``held`` keeps the run's claim on its checkpoint until the caller's
+    ``with`` ends."""
     memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
     input_shape = (1,) + tuple(data.train_x.shape[1:])
     net = ChildNet(cell, in_channels=input_shape[1], image_size=input_shape[2],
@@ -328,6 +336,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                                 (n_train, len(data.val_x), len(data.test_x)), proto.as_dict(),
                                 seed, precision, dev.type)
         path = checkpoint_file(checkpoint_dir, identity)
+        held.enter_context(claim_run(path))
         saved = load_checkpoint(path, identity)
         if saved is not None:
             _restore(saved, net, optimizer, scheduler, generator, dev)

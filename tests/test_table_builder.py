@@ -7,20 +7,24 @@ import pandas as pd
 import pytest
 
 import nas_env.table_builder as builder
+from nas_env.run_checkpoint import RunInProgressError
 from nas_env.spaces import SmallCell
 from nas_env.table_builder import TABLE_COLUMNS, build_reward_table
 
 CELLS = [SmallCell("conv3x3", "max_pool2x2"), SmallCell("identity", "identity")]
 
 
-def fake_train_child(calls, fail_on=None):
-    """A stand-in for train_child that records its calls and can fail on one cell."""
+def fake_train_child(calls, fail_on=None, busy=None):
+    """A stand-in for train_child that records its calls and can fail on one cell, or find
+    another process training one."""
 
     def train(cell, data, protocol, seed, device, precision, on_step=None, checkpoint_dir=None,
               checkpoint_every=None):
         train.checkpoint_dirs.append(checkpoint_dir)
         if cell == fail_on:
             raise KeyboardInterrupt  # what a Ctrl-C during training looks like
+        if cell == busy:
+            raise RunInProgressError("another process is training it")
         calls.append((cell.to_string(), seed))
         return {"validation_accuracy": 90.0 + cell.index / 100, "test_accuracy": 89.0,
                 "val_curve": [[1.0, 90.0]], "training_time": 1.5, "trainable_parameters": 10,
@@ -67,6 +71,17 @@ def test_interrupted_build_keeps_finished_rows(tmp_path, synthetic_data_root, mo
     assert not list(tmp_path.glob("*.tmp"))
     # Every run was given the checkpoint folder, so the interrupted one can resume from it.
     assert fake.checkpoint_dirs == [tmp_path / "checkpoints"] * 2
+
+
+def test_a_pair_another_process_is_training_is_skipped_not_trained_twice(
+        tmp_path, synthetic_data_root, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(builder, "train_child", fake_train_child(calls, busy=CELLS[0]))
+    path = build_reward_table("mnist", "fast", CELLS, out_dir=tmp_path, data_root=synthetic_data_root,
+                              device="cpu", progress=True, checkpoint_dir=tmp_path / "checkpoints")
+    assert pd.read_csv(path)["arch"].tolist() == [CELLS[1].to_string()]
+    assert f"{CELLS[0].paper_name()} seed 0: skipped, another process is training it" \
+        in capsys.readouterr().out
 
 
 def test_builder_refuses_to_mix_protocols(tmp_path, synthetic_data_root, monkeypatch):

@@ -130,3 +130,27 @@ def test_a_checkpoint_serves_only_its_own_run(synthetic_data, tmp_path):
     assert checkpoint_file(tmp_path, other) != path
     with pytest.raises(ValueError, match="checkpoint_every"):
         train_child(CELL, synthetic_data, fp32, checkpoint_dir=tmp_path, checkpoint_every=0)
+
+
+def test_a_run_another_process_is_training_is_refused_and_shown_running(synthetic_data, tmp_path):
+    from nas_env.run_checkpoint import (
+        RunInProgressError, checkpoint_progress, claim_run, run_in_progress)
+
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    with pytest.raises(_Interrupt):
+        train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                    checkpoint_dir=tmp_path, checkpoint_every=1e-9, on_step=_stop_at(4))
+    (path,) = tmp_path.glob("*.pt")
+    assert not run_in_progress(path) and not checkpoint_progress(tmp_path)[0]["running"]
+    assert not list(tmp_path.glob("*.lock"))  # an interrupted run leaves no claim behind
+    # Another process resuming the run holds its lock (flock: held per open file, so a second
+    # open in this process stands for a second process).
+    with claim_run(path):
+        assert run_in_progress(path) and checkpoint_progress(tmp_path)[0]["running"]
+        with pytest.raises(RunInProgressError, match="another process is training"):
+            train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                        checkpoint_dir=tmp_path)
+        assert checkpoint_progress(tmp_path)[0]["step"] == 3  # its checkpoint is untouched
+    resumed = train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                          checkpoint_dir=tmp_path)
+    assert resumed["val_curve"] and not list(tmp_path.iterdir())
