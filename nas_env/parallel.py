@@ -22,7 +22,9 @@ after ``max_retries`` retries its outcome is the failure ``"worker_lost: ..."`` 
 the search goes on. The process pool cannot tell which of the jobs running at that moment killed
 its worker, so each of them is charged a retry. An exception inside a job (a bug, bad data) is not
 retried: it propagates, as it would inline. Interrupting a batch (Ctrl-C) cancels what has not
-finished and shuts the workers down; what had finished is already in the cache.
+finished and shuts the workers down; what had finished is already in the cache. A process-pool
+worker whose driver is gone (killed without a chance to shut the pool down) exits within a
+second or two instead of training on for nobody.
 
 Every outcome is an :class:`~nas_env.results.EvalResult` with ``worker`` (``host:pid`` of the
 process that trained it), ``wait_seconds`` (from the batch's dispatch to the job's start) and
@@ -38,6 +40,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -183,14 +186,30 @@ class InlineBackend(EvalBackend):
 _worker_data = None
 
 
-def _init_process_worker(spec: TrainingSpec, threads: int) -> None:
-    """Pool initializer: ignore Ctrl-C (the driver handles it), set threads, load the data once."""
+ORPHAN_CHECK_SECONDS = 1.0
+"""How often a process-pool worker checks that its driver is still there."""
+
+
+def _exit_when_orphaned(driver: int) -> None:
+    """Exit this worker once its parent is no longer ``driver`` (the driver died and the worker
+    was re-parented): nobody would receive what it trains."""
+    while os.getppid() == driver:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _init_process_worker(spec: TrainingSpec, threads: int, driver: int) -> None:
+    """Pool initializer: ignore Ctrl-C (the driver handles it), exit when the driver (the pid that
+    made the pool: it may have died before this worker got here) is gone, set threads, load the
+    data once."""
     import torch
 
     from .data import load_dataset
 
     global _worker_data
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(driver,), daemon=True,
+                     name="exit-when-orphaned").start()
     torch.set_num_threads(threads)
     _worker_data = load_dataset(spec.dataset, spec.data_root)
 
@@ -225,7 +244,8 @@ class ProcessBackend(EvalBackend):
 
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=mp.get_context(self.start_method),
-                initializer=_init_process_worker, initargs=(self.spec, self._threads()))
+                initializer=_init_process_worker,
+                initargs=(self.spec, self._threads(), os.getpid()))
         return self._executor
 
     def _threads(self) -> int:

@@ -223,6 +223,28 @@ def test_ctrl_c_keeps_finished_results_stops_workers_and_a_rerun_continues(synth
     assert sources.count("cache") == len(finished) and sources.count("training") == 6 - len(finished)
 
 
+def test_workers_exit_when_their_driver_is_killed(synthetic_data_root, tmp_path):
+    cache = tmp_path / "c.sqlite"
+    pids_file = tmp_path / "pids.json"
+    script = INTERRUPTED_SEARCH.format(tests=str(ROOT / "tests"), root=str(synthetic_data_root),
+                                       cache=str(cache), pids=str(pids_file))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    pids: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None and len(pids) < 2:
+        if pids_file.exists():
+            pids = json.loads(pids_file.read_text())
+        time.sleep(0.1)
+    assert len(pids) == 2 and proc.poll() is None
+    proc.kill()  # SIGKILL: the driver cannot shut its pool down
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(_alive(p) for p in pids)
+
+
 # --- the vectorized env -----------------------------------------------------------------------
 
 def test_the_batch_env_steps_a_whole_batch_like_the_single_env():
