@@ -23,6 +23,8 @@ of the search's own protocol shows whether the search reward's ranking survives 
 between processes or machines that share the cache; it writes no CSV, and the same command
 without ``--ranks`` then reads every run from the cache and writes it. A run of hours saves its
 state every ``--checkpoint-every`` seconds under ``--checkpoint-dir`` and resumes from there.
+``--cached-only`` trains nothing: it writes the CSV with the runs the cache holds so far and
+names the ones still missing, to report a retraining that is under way.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--seeds", default="0,1", help="training seeds, comma-separated")
     parser.add_argument("--ranks", default=None,
-                        help="train only these ranks of the picked cells, like 3 or 1,3; writes no CSV")
+                        help="train only these ranks of the picked cells, like 3 or 1,3; writes no "
+                             "CSV (unless --cached-only)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="train nothing: write the CSV of the runs the cache already holds")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                         help="auto: the protocol's (fp32 is faster on CPUs without AVX-512 bf16)")
     parser.add_argument("--threads", type=int, default=None)
@@ -68,13 +73,19 @@ def main() -> None:
     evaluator = LiveEvaluator("large", args.dataset, args.protocol, data_root=args.data_root,
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
                               threads=args.threads, **checkpoint_options(args))
-    rows = []
+    rows, missing = [], []
     for rank, found in cells.iterrows():
         if rank + 1 not in ranks:
             continue
         cell = LargeCell.from_string(found["arch"])
         for seed in seeds:
-            result = evaluator.evaluate_seed(cell, seed)
+            if args.cached_only:
+                result = evaluator.cached_result(cell, seed)
+                if result is None:
+                    missing.append(f"cell {rank + 1} seed {seed}")
+                    continue
+            else:
+                result = evaluator.evaluate_seed(cell, seed)
             rows.append({"picked": "bottom" if worst else "top", "rank": rank + 1, "arch": cell.to_string(), "seed": seed,
                          "validation_accuracy": result["validation_accuracy"],
                          "test_accuracy": result["test_accuracy"],
@@ -88,7 +99,10 @@ def main() -> None:
                   f"test {result['test_accuracy']:.2f} ({result['source']}, "
                   f"{result['training_time']:.0f} s)", flush=True)
     evaluator.close()
-    if args.ranks is not None:
+    if missing:
+        print(f"not in the cache yet ({len(missing)} of {len(ranks) * len(seeds)} runs): "
+              + ", ".join(missing))
+    if args.ranks is not None and not args.cached_only:
         return
     out = runs / f"retrained_{args.protocol}{'_bottom' if worst else ''}.csv"
     atomic_write_text(out, pd.DataFrame(rows).to_csv(index=False))

@@ -326,6 +326,14 @@ class LiveEvaluator(Evaluator):
         self._check_space(cell)
         return dict(self._results([(cell, int(seed))])[(cell.key, int(seed))], arch=cell.to_string())
 
+    def cached_result(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult | None:
+        """One training seed's result if the cache holds it, else ``None``; trains nothing."""
+        self._check_space(cell)
+        if self.cache is None:
+            return None
+        found = self.cache.get(self.space, self.dataset, self._protocol, cell.key, int(seed))
+        return None if found is None else dict(found, arch=cell.to_string())
+
     def _seeds(self, rng: np.random.Generator | None) -> list[int]:
         if self.seed_mode == "mean":
             return self.train_seeds

@@ -142,6 +142,13 @@ def test_retraining_takes_the_best_or_the_worst_cells_and_caches_them(tmp_path, 
     again = subprocess.run(base + ["--top", "2"], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0 and again.stdout.count("(cache,") == 2
+    # A retraining under way is reported from the cache alone: the third cell was never trained.
+    partial = subprocess.run(base + ["--top", "3", "--cached-only"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert partial.returncode == 0, partial.stderr[-2000:]
+    assert "not in the cache yet (1 of 3 runs): cell 3 seed 1" in partial.stdout
+    assert "(training," not in partial.stdout
+    assert pd.read_csv(runs / "retrained_cheap.csv")["rank"].tolist() == [1, 2]
 
 
 def test_op_entropy_is_log8_for_uniform_ops_and_zero_for_one_op():
