@@ -18,7 +18,8 @@ the last 100 cells (``op_entropy``: how far a searcher has moved from uniform ch
 each searcher's last 100 cells lie above random search's (``mean_difference``) and which ops they
 chose (``op_counts``); PPO's
 reward and op entropy per iteration; the five best cells over all
-searches; the retrained cells per seed; and, when ``retrain_cells.py`` has retrained the best and
+searches; the retrained cells per seed, and their means beside the paper's A_large cell
+(Table 3) and the shipped A_small table's best cell; and, when ``retrain_cells.py`` has retrained the best and
 the worst cells with a second ``cheap`` seed (``retrained_cheap.csv``,
 ``retrained_cheap_bottom.csv``), their mean rewards under both seeds.
 """
@@ -38,8 +39,12 @@ import pandas as pd  # noqa: E402
 from agents.search_report import (  # noqa: E402
     ITERATION, best_cells, load_searches, mean_difference, op_counts, op_entropy, per_iteration,
     search_summary)
+from nas_env.benchmark import RewardTable, table_path  # noqa: E402
 from nas_env.drawing import draw_cell  # noqa: E402
-from nas_env.spaces import LargeCell  # noqa: E402
+from nas_env.spaces import LargeCell, SmallCell  # noqa: E402
+
+PAPER_A_LARGE = (41.41, 42.97)
+"""Validation and test accuracy (%) of the paper's best A_large cell (its Table 3)."""
 LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
           "evolution": "regularized evolution", "reinforce": "REINFORCE"}
 
@@ -121,6 +126,33 @@ def reseed_summary(runs: Path, evaluations: pd.DataFrame) -> pd.DataFrame | None
     return table
 
 
+def against_paper_and_small(retrained: pd.DataFrame, small_table: Path) -> pd.DataFrame:
+    """Each retrained cell's mean over its seeds beside the paper's best A_large cell (Table 3)
+    and the best A_small cell (by mean validation accuracy) of the reward table ``small_table``:
+    validation and test accuracy, seeds, multiply-accumulates of one image, precision."""
+    small = RewardTable(small_table).df
+    means = small.groupby("arch")[["validation_accuracy", "test_accuracy"]].mean()
+    best = means["validation_accuracy"].idxmax()
+    best_rows = small[small["arch"] == best]
+    rows = [{"cell": "paper's best A_large cell (Table 3)", "validation": PAPER_A_LARGE[0],
+             "test": PAPER_A_LARGE[1], "seeds": "", "flops": "", "precision": ""},
+            {"cell": f"best A_small cell {SmallCell.from_string(best).paper_name()} "
+                     f"({small_table.name})",
+             "validation": means.loc[best, "validation_accuracy"],
+             "test": means.loc[best, "test_accuracy"],
+             "seeds": ", ".join(str(s) for s in sorted(best_rows["seed"])),
+             "flops": f"{int(best_rows['flops'].iloc[0]):,}",
+             "precision": ", ".join(sorted(set(best_rows["precision"])))}]
+    for rank, runs in retrained.groupby("rank"):
+        rows.append({"cell": f"A_large rank {rank} (cheap reward {runs['search_reward'].iloc[0]:.2f})",
+                     "validation": runs["validation_accuracy"].mean(),
+                     "test": runs["test_accuracy"].mean(),
+                     "seeds": ", ".join(str(s) for s in sorted(runs["seed"])),
+                     "flops": f"{int(runs['flops'].iloc[0]):,}" if "flops" in runs else "",
+                     "precision": ", ".join(sorted(set(runs["precision"])))})
+    return pd.DataFrame(rows)
+
+
 def markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
     """``table`` as Markdown, floats to ``floatfmt`` and integer columns as integers (tabulate
     would print them as floats when every column is numeric)."""
@@ -186,9 +218,12 @@ def main() -> None:
     retrained = runs / "retrained_fast.csv"
     if retrained.exists():
         print("\n## Retrained with the fast protocol\n")
-        print(markdown(pd.read_csv(retrained)[["rank", "arch", "seed", "validation_accuracy",
-                                               "test_accuracy", "training_time",
-                                               "trainable_parameters"]]))
+        retrained = pd.read_csv(retrained)
+        print(markdown(retrained[["rank", "arch", "seed", "validation_accuracy", "test_accuracy",
+                                  "training_time", "trainable_parameters"]]))
+        print("\n## Against the paper and A_small (means over the seeds retrained; flops: "
+              "multiply-accumulates of one image)\n")
+        print(markdown(against_paper_and_small(retrained, table_path("mnist", "fast"))))
     reseeded = reseed_summary(runs, evaluations)
     if reseeded is not None:
         print("\n## The cheap reward of the best and the worst cells under another training seed\n")

@@ -91,7 +91,7 @@ def main() -> None:
                          "test_accuracy": result["test_accuracy"],
                          "training_time": result["training_time"],
                          "trainable_parameters": result["trainable_parameters"],
-                         "cell_parameters": result["cell_parameters"],
+                         "cell_parameters": result["cell_parameters"], "flops": result["flops"],
                          "precision": result["precision"], "failure": result["failure"],
                          "search_reward": found["reward"], "found_by": found["search"],
                          "found_at": int(found["evaluation"])})

@@ -77,10 +77,22 @@ def test_the_report_writes_its_figures_and_tables(tmp_path):
                       "validation_accuracy": [new, new + 1], "search_reward": search_reward,
                       "found_by": "ppo_seed0"}).to_csv(
             runs / f"retrained_cheap{'' if picked == 'top' else '_bottom'}.csv", index=False)
+    pd.DataFrame({"picked": "top", "rank": [1, 1, 2], "arch": ["a", "a", "b"], "seed": [0, 1, 0],
+                  "validation_accuracy": [98.0, 99.0, 97.0], "test_accuracy": [98.5, 99.5, 97.0],
+                  "training_time": 5.0, "trainable_parameters": 7, "flops": [1000, 1000, 20],
+                  "precision": "fp32", "search_reward": [96.0, 96.0, 95.0],
+                  "found_by": "ppo_seed0"}).to_csv(runs / "retrained_fast.csv", index=False)
     done = subprocess.run([sys.executable, "experiments/report_exp3.py", "--runs", str(runs),
                            "--figures", str(figures)], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+    against = done.stdout.split("## Against the paper and A_small")[1].split("##")[0]
+    lines = [[c.strip() for c in line.strip("|").split("|")] for line in against.splitlines()
+             if line.startswith("|") and not line.startswith("|:")]
+    assert lines[1][:3] == ["paper's best A_large cell (Table 3)", "41.41", "42.97"]
+    assert lines[2][0].startswith("best A_small cell <5x5 conv, 3x3 dconv>")  # the shipped table's
+    assert lines[3][:5] == ["A_large rank 1 (cheap reward 96.00)", "98.50", "99.00", "0, 1", "1,000"]
+    assert lines[4][:4] == ["A_large rank 2 (cheap reward 95.00)", "97.00", "97.00", "0"]
     assert {p.name for p in figures.iterdir()} == {
         "exp3_ppo_rewards.png", "exp3_searchers.png", "exp3_best_cell.png"}
     assert "## Five best cells" in done.stdout and "regularized evolution" in done.stdout
