@@ -226,14 +226,16 @@ def train_child(
 
     Touches no global state a caller depends on: the run draws from a forked copy of torch's
     global RNG (seeded with ``seed``), so a controller sampling in the same process sees the same
-    random numbers whether or not children were trained in between, and ``threads`` is restored.
+    random numbers whether or not children were trained in between, and ``threads`` and cuDNN's
+    TF32 switch are restored.
 
     :param cell: the architecture.
     :param data: the splits from :func:`nas_env.data.load_dataset`.
     :param protocol: a name from :data:`PROTOCOLS` or a :class:`Protocol`.
     :param seed: seeds weights, dropout and batch order; same seed and device, same numbers.
     :param device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
-    :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``.
+    :param precision: ``"auto"`` (the protocol's), ``"bf16"`` or ``"fp32"``; ``"fp32"`` is
+        full fp32 on CUDA too (cuDNN's TF32 convolutions are off for the run, then restored).
     :param on_step: called as ``on_step(step, total_steps)`` after every optimiser step.
     :param measure_latency: also time CPU inference of the paper-size net.
     :param threads: torch's CPU threads for this run (``None``: leave as is).
@@ -253,9 +255,11 @@ def train_child(
         raise ValueError(f"precision={precision!r}; allowed: 'auto', 'bf16', 'fp32'")
     if not checkpoint_every > 0:
         raise ValueError(f"checkpoint_every={checkpoint_every!r}; allowed: seconds > 0")
-    previous_threads = torch.get_num_threads()
+    previous_threads, previous_tf32 = torch.get_num_threads(), torch.backends.cudnn.allow_tf32
     if threads is not None:
         torch.set_num_threads(threads)
+    # cuDNN runs fp32 convolutions in TF32 by default; fp32 rows must be fp32 on every device.
+    torch.backends.cudnn.allow_tf32 = previous_tf32 and precision != "fp32"
     try:
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), \
                 contextlib.ExitStack() as held:
@@ -264,6 +268,7 @@ def train_child(
                           checkpoint_dir, checkpoint_every, held)
     finally:
         torch.set_num_threads(previous_threads)
+        torch.backends.cudnn.allow_tf32 = previous_tf32
 
 
 def _latency(cell, net: torch.nn.Module, proto: Protocol, input_shape: tuple[int, ...]) -> float:

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from nas_env.spaces import SmallCell
 from nas_env.training import PROTOCOLS, Protocol, get_protocol, train_child
@@ -154,3 +155,16 @@ def test_a_run_another_process_is_training_is_refused_and_shown_running(syntheti
     resumed = train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
                           checkpoint_dir=tmp_path)
     assert resumed["val_curve"] and not list(tmp_path.iterdir())
+
+
+def test_fp32_is_full_fp32_during_the_run_and_the_tf32_switch_is_restored(synthetic_data):
+    seen = []
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                    on_step=lambda step, total: seen.append(torch.backends.cudnn.allow_tf32))
+        assert seen and not any(seen) and torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
