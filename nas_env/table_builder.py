@@ -226,6 +226,37 @@ def build_reward_table(
     return csv_path
 
 
+def merge_table_rows(source: str | os.PathLike, into: str | os.PathLike) -> int:
+    """Add to the table ``into`` the (cell, seed) rows of the table ``source`` it lacks, e.g.
+    rows another machine built; both have a JSON sidecar beside them and the sidecars must
+    record the same protocol. A row ``into`` already has is kept as it is. Written atomically
+    under the table's lock, so it is safe beside builders that fill ``into``.
+
+    :raises ValueError: if the sidecars record different protocols.
+    :raises RewardTableError: if a sidecar is missing or is not this builder's JSON.
+    :returns: the number of rows added.
+    """
+    source, into = Path(source), Path(into)
+    records = {}
+    for csv_path in (source, into):
+        sidecar = csv_path.with_suffix(".json")
+        if not sidecar.exists():
+            raise RewardTableError(f"{csv_path} has no sidecar {sidecar}")
+        records[csv_path] = _comparable(_read_sidecar(sidecar), sidecar)
+    if records[source] != records[into]:
+        raise ValueError(f"{source} and {into} record different protocols ({records[source]} vs "
+                         f"{records[into]}); their rows cannot share a table")
+    new = _read_table(source)[list(TABLE_COLUMNS)]
+    with FileLock(f"{into}.lock"):
+        table = _read_table(into)
+        have = _done_pairs(table)
+        fresh = new[[(a, int(s)) not in have for a, s in zip(new["arch"], new["seed"])]]
+        if not fresh.empty:
+            table = fresh if table.empty else pd.concat([table, fresh], ignore_index=True)
+            atomic_write_text(into, table.to_csv(index=False))
+    return len(fresh)
+
+
 def export_cache_table(
     cache: EvaluationCache,
     dataset: str,

@@ -9,7 +9,7 @@ import pytest
 import nas_env.table_builder as builder
 from nas_env.run_checkpoint import RunInProgressError
 from nas_env.spaces import SmallCell
-from nas_env.table_builder import TABLE_COLUMNS, build_reward_table
+from nas_env.table_builder import TABLE_COLUMNS, build_reward_table, merge_table_rows
 
 CELLS = [SmallCell("conv3x3", "max_pool2x2"), SmallCell("identity", "identity")]
 
@@ -193,3 +193,26 @@ def test_written_files_honour_the_umask(tmp_path, synthetic_data_root, monkeypat
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o644
     assert path.with_suffix(".json").stat().st_mode & 0o777 == 0o644
+
+
+def test_rows_built_elsewhere_merge_into_a_table_without_duplicates(tmp_path, synthetic_data_root,
+                                                                    monkeypatch):
+    monkeypatch.setattr(builder, "train_child", fake_train_child([]))
+    here = build_reward_table("mnist", "fast", CELLS[:1], seeds=[0], out_dir=tmp_path / "here",
+                              data_root=synthetic_data_root, device="cpu", progress=False)
+    there = build_reward_table("mnist", "fast", CELLS, seeds=[0, 1], out_dir=tmp_path / "there",
+                               data_root=synthetic_data_root, device="cpu", progress=False)
+    done = subprocess.run([sys.executable, "experiments/merge_table.py", str(there), "--into",
+                           str(here)], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 rows added" in done.stdout
+    merged = pd.read_csv(here)
+    assert sorted(zip(merged["arch"], merged["seed"])) == sorted(
+        (c.to_string(), s) for c in CELLS for s in (0, 1))
+    assert merge_table_rows(there, here) == 0  # a second merge adds nothing
+    other = build_reward_table("mnist", "fast", CELLS[:1], seeds=[0], out_dir=tmp_path / "other",
+                               precision="fp32", data_root=synthetic_data_root, device="cpu",
+                               progress=False)
+    with pytest.raises(ValueError, match="different protocols"):
+        merge_table_rows(other, here)
