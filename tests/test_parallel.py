@@ -144,7 +144,10 @@ def test_a_job_whose_worker_always_dies_fails_uncached_and_the_search_goes_on(
 
 
 INTERRUPTED_SEARCH = """
-import json, os, sys, threading, time
+import json, os, signal, sys, threading, time
+# A Python started from a background job of a non-interactive shell (nohup ... &) inherits SIGINT
+# ignored and keeps it so; a user's Ctrl-C reaches one with the default handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from test_parallel import CELLS, TINY
 from nas_env.evaluators import LiveEvaluator
