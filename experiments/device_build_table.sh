@@ -19,16 +19,9 @@ set -uo pipefail
 dataset=${1:-fashion_mnist}
 builders=${BUILDERS:-6}
 limit=${TIME_LIMIT:-420}
-out=${OUT:?"OUT: the folder whose files come back (the device tool sets it)"}
-py=${PYTHON:-python3}
 stem=small_${dataset}_fast
 
-if ls .device/whl/*.whl >/dev/null 2>&1; then
-    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/nas_env_site .device/whl/*.whl || exit 1
-fi
-export PYTHONPATH=/tmp/nas_env_site:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-export NAS_ENV_DATA=${NAS_ENV_DATA:-$PWD/.device/data}
+source "$(dirname "$0")/device_env.sh"  # out, py, the wheels, PYTHONPATH, NAS_ENV_DATA
 work=$(mktemp -d)
 cp "reward_tables/$stem.csv" "reward_tables/$stem.json" "$work/" 2>/dev/null || true
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true

@@ -15,17 +15,10 @@
 # (default 8), TIME_LIMIT, ITERATIONS (20), ARCHS_PER_ITER (20), PROTOCOL (fast), SEED (0), PYTHON.
 set -uo pipefail
 
-out=${OUT:?"OUT: the folder whose files come back (the device tool sets it)"}
-py=${PYTHON:-python3}
 limit=${TIME_LIMIT:-480}
 cache=large_mnist_${PROTOCOL:-fast}_gpu.sqlite
 
-if ls .device/whl/*.whl >/dev/null 2>&1; then
-    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/nas_env_site .device/whl/*.whl || exit 1
-fi
-export PYTHONPATH=/tmp/nas_env_site:$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-export NAS_ENV_DATA=${NAS_ENV_DATA:-$PWD/.device/data}
+source "$(dirname "$0")/device_env.sh"  # out, py, the wheels, PYTHONPATH, NAS_ENV_DATA
 work=$(mktemp -d)
 if [ -f ".device/$cache" ]; then cp ".device/$cache" "$work/"; fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true

@@ -23,8 +23,8 @@ the search goes on. The process pool cannot tell which of the jobs running at th
 its worker, so each of them is charged a retry. An exception inside a job (a bug, bad data) is not
 retried: it propagates, as it would inline. Interrupting a batch (Ctrl-C) cancels what has not
 finished and shuts the workers down; what had finished is already in the cache. A process-pool
-worker whose driver is gone (killed without a chance to shut the pool down) exits within a
-second or two instead of training on for nobody.
+worker whose driver is gone (killed without a chance to shut the pool down) notices within
+``ORPHAN_CHECK_SECONDS`` and exits instead of training on for nobody.
 
 Every outcome is an :class:`~nas_env.results.EvalResult` with ``worker`` (``host:pid`` of the
 process that trained it), ``wait_seconds`` (from the batch's dispatch to the job's start) and
