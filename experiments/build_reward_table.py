@@ -2,7 +2,8 @@
 
 Resumable: rerun the same command after an interruption and it continues where it stopped,
 including the (cell, seed) it was training, from that run's last checkpoint (``--checkpoint-dir``,
-saved every ``--checkpoint-every`` seconds).
+saved every ``--checkpoint-every`` seconds). SIGTERM or Ctrl-C saves the run in training at the
+end of its current step and exits (status 143 or 130), so stopping it loses no training.
 ``OUT_DIR`` defaults to ``~/.local/share/nas_env/reward_tables`` (``$XDG_DATA_HOME``); the
 maintainers build the shipped tables with ``--out-dir reward_tables``.
 
@@ -20,6 +21,7 @@ import torch
 from nas_env.benchmark import RewardTableError
 from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list
 from nas_env.data import DATASETS, DatasetNotFoundError
+from nas_env.run_checkpoint import stop_on_signals
 from nas_env.spaces import NUM_OPS, InvalidArchitectureError, SmallCell, parse_architecture
 from nas_env.table_builder import build_reward_table, default_out_dir
 from nas_env.training import PROTOCOLS
@@ -56,11 +58,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     try:
         archs, seeds = parse_archs(args.archs), parse_int_list(args.seeds)
-        path = build_reward_table(
-            dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
-            out_dir=args.out_dir, data_root=args.data_root, device=args.device,
-            precision=args.precision, **checkpoint_options(args),
-        )
+        with stop_on_signals(program="build_reward_table.py"):
+            path = build_reward_table(
+                dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
+                out_dir=args.out_dir, data_root=args.data_root, device=args.device,
+                precision=args.precision, **checkpoint_options(args),
+            )
     except (DatasetNotFoundError, RewardTableError, InvalidArchitectureError, ValueError) as err:
         parser.exit(2, f"build_reward_table.py: error: {err}\n")
     print(f"table: {path}")

@@ -22,7 +22,8 @@ of the search's own protocol shows whether the search reward's ranking survives 
 ``--ranks 3`` (or ``1,3``) trains only those of the picked cells, to split a long retraining
 between processes or machines that share the cache; it writes no CSV, and the same command
 without ``--ranks`` then reads every run from the cache and writes it. A run of hours saves its
-state every ``--checkpoint-every`` seconds under ``--checkpoint-dir`` and resumes from there.
+state every ``--checkpoint-every`` seconds under ``--checkpoint-dir`` and resumes from there;
+SIGTERM or Ctrl-C saves it at the end of its current step and exits (status 143 or 130).
 ``--cached-only`` trains nothing: it writes the CSV with the runs the cache holds so far and
 names the ones still missing, to report a retraining that is under way.
 """
@@ -30,6 +31,7 @@ names the ones still missing, to report a retraining that is under way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import pandas as pd
@@ -37,6 +39,7 @@ import pandas as pd
 from agents.search_report import best_cells, load_searches
 from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list
 from nas_env.evaluators import LiveEvaluator
+from nas_env.run_checkpoint import stop_on_signals
 from nas_env.spaces import LargeCell
 from nas_env.table_builder import atomic_write_text
 
@@ -74,31 +77,31 @@ def main() -> None:
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
                               threads=args.threads, **checkpoint_options(args))
     rows, missing = [], []
-    for rank, found in cells.iterrows():
-        if rank + 1 not in ranks:
-            continue
-        cell = LargeCell.from_string(found["arch"])
-        for seed in seeds:
-            if args.cached_only:
-                result = evaluator.cached_result(cell, seed)
-                if result is None:
-                    missing.append(f"cell {rank + 1} seed {seed}")
-                    continue
-            else:
-                result = evaluator.evaluate_seed(cell, seed)
-            rows.append({"picked": "bottom" if worst else "top", "rank": rank + 1, "arch": cell.to_string(), "seed": seed,
-                         "validation_accuracy": result["validation_accuracy"],
-                         "test_accuracy": result["test_accuracy"],
-                         "training_time": result["training_time"],
-                         "trainable_parameters": result["trainable_parameters"],
-                         "cell_parameters": result["cell_parameters"], "flops": result["flops"],
-                         "precision": result["precision"], "failure": result["failure"],
-                         "search_reward": found["reward"], "found_by": found["search"],
-                         "found_at": int(found["evaluation"])})
-            print(f"cell {rank + 1} seed {seed}: validation {result['validation_accuracy']:.2f}, "
-                  f"test {result['test_accuracy']:.2f} ({result['source']}, "
-                  f"{result['training_time']:.0f} s)", flush=True)
-    evaluator.close()
+    with stop_on_signals(program="retrain_cells.py"), contextlib.closing(evaluator):
+        for rank, found in cells.iterrows():
+            if rank + 1 not in ranks:
+                continue
+            cell = LargeCell.from_string(found["arch"])
+            for seed in seeds:
+                if args.cached_only:
+                    result = evaluator.cached_result(cell, seed)
+                    if result is None:
+                        missing.append(f"cell {rank + 1} seed {seed}")
+                        continue
+                else:
+                    result = evaluator.evaluate_seed(cell, seed)
+                rows.append({"picked": "bottom" if worst else "top", "rank": rank + 1, "arch": cell.to_string(), "seed": seed,
+                             "validation_accuracy": result["validation_accuracy"],
+                             "test_accuracy": result["test_accuracy"],
+                             "training_time": result["training_time"],
+                             "trainable_parameters": result["trainable_parameters"],
+                             "cell_parameters": result["cell_parameters"], "flops": result["flops"],
+                             "precision": result["precision"], "failure": result["failure"],
+                             "search_reward": found["reward"], "found_by": found["search"],
+                             "found_at": int(found["evaluation"])})
+                print(f"cell {rank + 1} seed {seed}: validation {result['validation_accuracy']:.2f}, "
+                      f"test {result['test_accuracy']:.2f} ({result['source']}, "
+                      f"{result['training_time']:.0f} s)", flush=True)
     if missing:
         print(f"not in the cache yet ({len(missing)} of {len(ranks) * len(seeds)} runs): "
               + ", ".join(missing))

@@ -16,6 +16,11 @@ second process that starts the same run at the same time gets :class:`RunInProgr
 instead of overwriting the first one's checkpoint; the lock goes with the process that held it,
 so a killed run leaves no stale claim.
 
+A run can also be asked to stop without losing a step: after :func:`request_stop` (which
+:func:`stop_on_signals` calls when a script gets SIGTERM or Ctrl-C), a run with a checkpoint
+folder saves its state at the end of the step it is in and raises :class:`RunStopped`; the same
+call later resumes it from there.
+
 Default folder: ``$XDG_CACHE_HOME/nas_env/checkpoints`` (``~/.cache/nas_env/checkpoints``).
 """
 
@@ -24,9 +29,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from filelock import FileLock, Timeout
 
@@ -60,6 +68,77 @@ def checkpoint_file(directory: str | os.PathLike, identity: dict) -> Path:
 
 class RunInProgressError(RuntimeError):
     """Another process is training this run (it holds the run's lock)."""
+
+
+class RunStopped(Exception):
+    """A run stopped because :func:`request_stop` asked it to, with its state saved to
+    ``path`` after ``step`` of ``total_steps`` steps; the same call resumes it from there."""
+
+    def __init__(self, path: Path, step: int, total_steps: int) -> None:
+        super().__init__(
+            f"stopped on request after step {step} of {total_steps}, its state saved in {path}"
+            if step else f"stopped on request before its first step of {total_steps}")
+        self.path, self.step, self.total_steps = path, step, total_steps
+
+
+_stop_requested = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask the runs of this process that have a checkpoint folder to save their state at the end
+    of their current step and raise :class:`RunStopped`; a run that starts afterwards raises it
+    before its first step. Runs without a checkpoint folder are not affected. In force until
+    :func:`clear_stop_request`."""
+    _stop_requested.set()
+
+
+def clear_stop_request() -> None:
+    """Withdraw :func:`request_stop`."""
+    _stop_requested.clear()
+
+
+def stop_requested() -> bool:
+    """Whether :func:`request_stop` is in force."""
+    return _stop_requested.is_set()
+
+
+@contextmanager
+def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
+                    program: str = "") -> Iterator[None]:
+    """For a script's main body: the first of ``signals`` to arrive calls :func:`request_stop`
+    (and says so on stderr), so the run in training saves its state and stops at the end of its
+    step instead of losing the time since its last save; a second one of the same kind acts as it
+    would have without this block (Ctrl-C twice: ``KeyboardInterrupt`` at once). A
+    :class:`RunStopped` leaving the block becomes a one-line message on stderr and exit status
+    ``128 + signal number`` (143 for SIGTERM, 130 for Ctrl-C), as for a process the signal
+    ended. Signals that are ignored when the block starts (``nohup``'s SIGINT of a background job)
+    stay ignored. Call it from the main thread; the handlers and the request are withdrawn when
+    the block ends.
+    """
+    received: list[int] = []
+
+    def handle(signum: int, frame) -> None:
+        received.append(signum)
+        request_stop()
+        signal.signal(signum, previous[signum])
+        print(f"{program or 'nas_env'}: {signal.Signals(signum).name}: the run in training "
+              "saves its state and stops after its current step (send it again to stop at "
+              "once)", file=sys.stderr, flush=True)
+
+    previous = {s: signal.getsignal(s) for s in signals}
+    for s, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(s, handle)
+    try:
+        yield
+    except RunStopped as stopped:
+        print(f"{program or 'nas_env'}: {stopped}; run the same command again to resume",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + (received[0] if received else signal.SIGTERM)) from None
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        clear_stop_request()
 
 
 def _lock_path(path: Path) -> Path:

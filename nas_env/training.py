@@ -48,11 +48,13 @@ from .data import DataSplits
 from .results import EvalResult
 from .run_checkpoint import (
     CHECKPOINT_EVERY,
+    RunStopped,
     checkpoint_file,
     claim_run,
     load_checkpoint,
     run_identity,
     save_checkpoint,
+    stop_requested,
 )
 from .spaces import LargeCell, SmallCell
 
@@ -247,6 +249,9 @@ def train_child(
     :returns: an :class:`~nas_env.results.EvalResult` with ``source="training"``.
     :raises ~nas_env.run_checkpoint.RunInProgressError: with a ``checkpoint_dir``, if another
         process is training the same run into it now.
+    :raises ~nas_env.run_checkpoint.RunStopped: with a ``checkpoint_dir``, after
+        :func:`~nas_env.run_checkpoint.request_stop`: the state at the end of the current step
+        is saved (before the first step: nothing new to save), and the same call resumes it.
     """
     proto = get_protocol(protocol)
     dev = resolve_device(device)
@@ -362,6 +367,8 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
             "evaluation_time": evaluation_time,
             "training_time": earlier_training_time + time.perf_counter() - start})
 
+    if path is not None and stop_requested():
+        raise RunStopped(path, step, total_steps)
     start = last_save = time.perf_counter()
     net.train()
     for epoch in range(first_epoch, proto.epochs):
@@ -393,6 +400,9 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                     and time.perf_counter() - last_save >= checkpoint_every:
                 save(epoch, i + proto.batch_size)
                 last_save = time.perf_counter()
+            if path is not None and step < total_steps and stop_requested():
+                save(epoch, i + proto.batch_size)
+                raise RunStopped(path, step, total_steps)
         if diverged:
             break
     training_time = earlier_training_time + time.perf_counter() - start

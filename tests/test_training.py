@@ -157,6 +157,88 @@ def test_a_run_another_process_is_training_is_refused_and_shown_running(syntheti
     assert resumed["val_curve"] and not list(tmp_path.iterdir())
 
 
+def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_numbers(
+        synthetic_data, tmp_path):
+    from nas_env.run_checkpoint import (
+        RunStopped, checkpoint_progress, clear_stop_request, request_stop)
+
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    whole = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False)
+
+    def stop_at_4(step: int, total: int) -> None:
+        if step == 4:
+            request_stop()
+
+    try:
+        # The default checkpoint_every (300 s) saves nothing in this run: the stop saves step 4.
+        with pytest.raises(RunStopped, match="after step 4 of 10"):
+            train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False,
+                        checkpoint_dir=tmp_path, on_step=stop_at_4)
+        # While the request stands, a run with checkpoints does not start; one without ignores it.
+        with pytest.raises(RunStopped, match="before its first step"):
+            train_child(CELL, synthetic_data, fp32, seed=4, device="cpu", measure_latency=False,
+                        checkpoint_dir=tmp_path)
+        unsaved = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu",
+                              measure_latency=False)
+    finally:
+        clear_stop_request()
+    assert unsaved["val_curve"] == whole["val_curve"]
+    (progress,) = checkpoint_progress(tmp_path)  # the run that did not start saved nothing
+    assert progress["step"] == 4 and progress["seed"] == 3
+    assert not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob("*.tmp"))
+    steps = []
+    resumed = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False,
+                          checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
+    assert steps == list(range(5, 11))
+    assert resumed["val_curve"] == whole["val_curve"]
+    assert resumed["test_accuracy"] == whole["test_accuracy"]
+    assert not list(tmp_path.iterdir())
+
+
+def test_sigterm_in_a_script_saves_the_run_after_its_step_and_exits_143(
+        synthetic_data, tmp_path, capsys):
+    import signal
+
+    from nas_env.run_checkpoint import checkpoint_progress, stop_on_signals, stop_requested
+
+    def terminate_at_2(step: int, total: int) -> None:
+        if step == 2:
+            signal.raise_signal(signal.SIGTERM)
+
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited, stop_on_signals(program="script.py"):
+        train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
+                    checkpoint_dir=tmp_path, on_step=terminate_at_2)
+    assert exited.value.code == 143
+    err = capsys.readouterr().err
+    assert "script.py: SIGTERM: the run in training saves its state" in err
+    assert "after step 2 of 10" in err and "run the same command again to resume" in err
+    assert signal.getsignal(signal.SIGTERM) is before and not stop_requested()
+    assert checkpoint_progress(tmp_path)[0]["step"] == 2
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_an_ignored_signal_stays_ignored():
+    import signal
+
+    from nas_env.run_checkpoint import stop_on_signals, stop_requested
+
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(program="script.py"):
+        signal.raise_signal(signal.SIGINT)
+        assert stop_requested()
+        signal.raise_signal(signal.SIGINT)
+        raise AssertionError("the second Ctrl-C did not interrupt")
+    assert not stop_requested() and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as nohup's background jobs have it
+    try:
+        with stop_on_signals():
+            signal.raise_signal(signal.SIGINT)
+            assert not stop_requested()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_fp32_is_full_fp32_during_the_run_and_the_tf32_switch_is_restored(synthetic_data):
     seen = []
     fp32 = dataclasses.replace(TINY, precision="fp32")
