@@ -121,13 +121,16 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
         received.append(signum)
         request_stop()
         signal.signal(signum, previous[signum])
-        print(f"{program or 'nas_env'}: {signal.Signals(signum).name}: the run in training "
-              "saves its state and stops after its current step (send it again to stop at "
-              "once)", file=sys.stderr, flush=True)
+        # Straight to the file descriptor: the signal may have come while the main thread was
+        # writing to sys.stderr (a progress bar), which a second buffered write would break.
+        os.write(2, f"{program or 'nas_env'}: {signal.Signals(signum).name}: the run in "
+                    "training saves its state and stops after its current step (send it again "
+                    "to stop at once)\n".encode())
 
+    # None: a handler not set from Python, which cannot be put back; such a signal is left alone.
     previous = {s: signal.getsignal(s) for s in signals}
     for s, handler in previous.items():
-        if handler is not signal.SIG_IGN:
+        if handler is not signal.SIG_IGN and handler is not None:
             signal.signal(s, handle)
     try:
         yield
@@ -137,7 +140,8 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
         raise SystemExit(128 + (received[0] if received else signal.SIGTERM)) from None
     finally:
         for s, handler in previous.items():
-            signal.signal(s, handler)
+            if handler is not None:
+                signal.signal(s, handler)
         clear_stop_request()
 
 

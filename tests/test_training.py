@@ -196,7 +196,7 @@ def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_n
 
 
 def test_sigterm_in_a_script_saves_the_run_after_its_step_and_exits_143(
-        synthetic_data, tmp_path, capsys):
+        synthetic_data, tmp_path, capfd):
     import signal
 
     from nas_env.run_checkpoint import checkpoint_progress, stop_on_signals, stop_requested
@@ -211,7 +211,7 @@ def test_sigterm_in_a_script_saves_the_run_after_its_step_and_exits_143(
         train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
                     checkpoint_dir=tmp_path, on_step=terminate_at_2)
     assert exited.value.code == 143
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert "script.py: SIGTERM: the run in training saves its state" in err
     assert "after step 2 of 10" in err and "run the same command again to resume" in err
     assert signal.getsignal(signal.SIGTERM) is before and not stop_requested()
