@@ -58,7 +58,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     try:
         archs, seeds = parse_archs(args.archs), parse_int_list(args.seeds)
-        with stop_on_signals(program="build_reward_table.py"):
+        with stop_on_signals():
             path = build_reward_table(
                 dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
                 out_dir=args.out_dir, data_root=args.data_root, device=args.device,

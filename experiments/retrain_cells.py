@@ -77,7 +77,7 @@ def main() -> None:
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
                               threads=args.threads, **checkpoint_options(args))
     rows, missing = [], []
-    with stop_on_signals(program="retrain_cells.py"), contextlib.closing(evaluator):
+    with stop_on_signals(), contextlib.closing(evaluator):
         for rank, found in cells.iterrows():
             if rank + 1 not in ranks:
                 continue

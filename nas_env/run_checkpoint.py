@@ -104,7 +104,7 @@ def stop_requested() -> bool:
 
 @contextmanager
 def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
-                    program: str = "") -> Iterator[None]:
+                    program: str | None = None) -> Iterator[None]:
     """For a script's main body: the first of ``signals`` to arrive calls :func:`request_stop`
     (and says so on stderr), so the run in training saves its state and stops at the end of its
     step instead of losing the time since its last save; a second one of the same kind acts as it
@@ -113,8 +113,9 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
     ``128 + signal number`` (143 for SIGTERM, 130 for Ctrl-C), as for a process the signal
     ended. Signals that are ignored when the block starts (``nohup``'s SIGINT of a background job)
     stay ignored. Call it from the main thread; the handlers and the request are withdrawn when
-    the block ends.
+    the block ends. ``program`` starts each message (default: the script's file name).
     """
+    program = program or Path(sys.argv[0]).name or "python"
     received: list[int] = []
 
     def handle(signum: int, frame) -> None:
@@ -123,7 +124,7 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
         signal.signal(signum, previous[signum])
         # Straight to the file descriptor: the signal may have come while the main thread was
         # writing to sys.stderr (a progress bar), which a second buffered write would break.
-        os.write(2, f"{program or 'nas_env'}: {signal.Signals(signum).name}: the run in "
+        os.write(2, f"{program}: {signal.Signals(signum).name}: the run in "
                     "training saves its state and stops after its current step (send it again "
                     "to stop at once)\n".encode())
 
@@ -135,7 +136,7 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
     try:
         yield
     except RunStopped as stopped:
-        print(f"{program or 'nas_env'}: {stopped}; run the same command again to resume",
+        print(f"{program}: {stopped}; run the same command again to resume",
               file=sys.stderr, flush=True)
         raise SystemExit(128 + (received[0] if received else signal.SIGTERM)) from None
     finally:

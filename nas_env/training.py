@@ -396,13 +396,13 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 val_curve.append([round(step / steps_per_epoch, 4),
                                   evaluate(net, data.val_x, data.val_y, precision)])
                 evaluation_time += time.perf_counter() - evaluation_start
-            if path is not None and step < total_steps \
-                    and time.perf_counter() - last_save >= checkpoint_every:
-                save(epoch, i + proto.batch_size)
-                last_save = time.perf_counter()
-            if path is not None and step < total_steps and stop_requested():
-                save(epoch, i + proto.batch_size)
-                raise RunStopped(path, step, total_steps)
+            if path is not None and step < total_steps:
+                stop = stop_requested()
+                if stop or time.perf_counter() - last_save >= checkpoint_every:
+                    save(epoch, i + proto.batch_size)
+                    last_save = time.perf_counter()
+                if stop:
+                    raise RunStopped(path, step, total_steps)
         if diverged:
             break
     training_time = earlier_training_time + time.perf_counter() - start
