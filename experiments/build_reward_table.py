@@ -3,7 +3,8 @@
 Resumable: rerun the same command after an interruption and it continues where it stopped,
 including the (cell, seed) it was training, from that run's last checkpoint (``--checkpoint-dir``,
 saved every ``--checkpoint-every`` seconds). SIGTERM or Ctrl-C saves the run in training at the
-end of its current step and exits (status 143 or 130), so stopping it loses no training.
+end of its current step and exits (status 143 or 130), so stopping it loses no training
+(with ``--no-checkpoints`` there is nothing to save to, and they stop it at once).
 ``OUT_DIR`` defaults to ``~/.local/share/nas_env/reward_tables`` (``$XDG_DATA_HOME``); the
 maintainers build the shipped tables with ``--out-dir reward_tables``.
 
@@ -58,11 +59,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     try:
         archs, seeds = parse_archs(args.archs), parse_int_list(args.seeds)
-        with stop_on_signals():
+        checkpoints = checkpoint_options(args)
+        with stop_on_signals(enabled=checkpoints["checkpoint_dir"] is not None):
             path = build_reward_table(
                 dataset=args.dataset, protocol=args.protocol, archs=archs, seeds=seeds,
                 out_dir=args.out_dir, data_root=args.data_root, device=args.device,
-                precision=args.precision, **checkpoint_options(args),
+                precision=args.precision, **checkpoints,
             )
     except (DatasetNotFoundError, RewardTableError, InvalidArchitectureError, ValueError) as err:
         parser.exit(2, f"build_reward_table.py: error: {err}\n")

@@ -23,7 +23,8 @@ of the search's own protocol shows whether the search reward's ranking survives 
 between processes or machines that share the cache; it writes no CSV, and the same command
 without ``--ranks`` then reads every run from the cache and writes it. A run of hours saves its
 state every ``--checkpoint-every`` seconds under ``--checkpoint-dir`` and resumes from there;
-SIGTERM or Ctrl-C saves it at the end of its current step and exits (status 143 or 130).
+SIGTERM or Ctrl-C saves it at the end of its current step and exits (status 143 or 130); with
+``--no-checkpoints`` or ``--cached-only`` they stop the script at once.
 ``--cached-only`` trains nothing: it writes the CSV with the runs the cache holds so far and
 names the ones still missing, to report a retraining that is under way.
 """
@@ -73,11 +74,15 @@ def main() -> None:
     ranks = list(range(1, len(cells) + 1)) if args.ranks is None else parse_int_list(args.ranks)
     if not set(ranks) <= set(range(1, len(cells) + 1)):
         parser.error(f"--ranks {args.ranks}: allowed ranks are 1 to {len(cells)}")
+    checkpoints = checkpoint_options(args)
     evaluator = LiveEvaluator("large", args.dataset, args.protocol, data_root=args.data_root,
                               train_seeds=seeds, cache=args.cache_path, precision=args.precision,
-                              threads=args.threads, **checkpoint_options(args))
+                              threads=args.threads, **checkpoints)
     rows, missing = [], []
-    with stop_on_signals(), contextlib.closing(evaluator):
+    # A stop request stops only runs that can save their state; without checkpoints, or with
+    # nothing to train, Ctrl-C and SIGTERM act at once as usual.
+    graceful = checkpoints["checkpoint_dir"] is not None and not args.cached_only
+    with stop_on_signals(enabled=graceful), contextlib.closing(evaluator):
         for rank, found in cells.iterrows():
             if rank + 1 not in ranks:
                 continue

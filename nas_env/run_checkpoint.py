@@ -104,7 +104,7 @@ def stop_requested() -> bool:
 
 @contextmanager
 def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
-                    program: str | None = None) -> Iterator[None]:
+                    program: str | None = None, enabled: bool = True) -> Iterator[None]:
     """For a script's main body: the first of ``signals`` to arrive calls :func:`request_stop`
     (and says so on stderr), so the run in training saves its state and stops at the end of its
     step instead of losing the time since its last save; a second one of the same kind acts as it
@@ -114,7 +114,14 @@ def stop_on_signals(signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
     ended. Signals that are ignored when the block starts (``nohup``'s SIGINT of a background job)
     stay ignored. Call it from the main thread; the handlers and the request are withdrawn when
     the block ends. ``program`` starts each message (default: the script's file name).
+
+    ``enabled=False`` makes the block change nothing, for a script whose runs have no checkpoint
+    folder (``--no-checkpoints``) or that trains nothing: a stop request would not stop them, so
+    the first signal should act as it always does.
     """
+    if not enabled:
+        yield
+        return
     program = program or Path(sys.argv[0]).name or "python"
     received: list[int] = []
 

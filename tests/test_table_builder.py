@@ -218,6 +218,34 @@ def test_rows_built_elsewhere_merge_into_a_table_without_duplicates(tmp_path, sy
         merge_table_rows(other, here)
 
 
+def _builder_script_sending(signum, monkeypatch, synthetic_data_root, tmp_path, *extra_args):
+    """``build_reward_table.py`` set up to run in-process on one tiny cell, sending itself
+    ``signum`` once, after the first training step, if ``sending[0]`` is true then; returns
+    (script, sending)."""
+    import signal
+
+    from nas_env.training import Protocol, train_child
+
+    tiny = Protocol("tiny", epochs=1, lr=2e-3, schedule="onecycle", batch_size=64,
+                    checkpoints_per_epoch=1, filters=(8, 16), fc_units=64, precision="fp32")
+    sending = [True]
+
+    def train_tiny(cell, data, protocol, seed, device, precision, on_step=None, **checkpoints):
+        def step_hook(step: int, total: int) -> None:
+            if sending[0]:
+                sending[0] = False
+                signal.raise_signal(signum)
+        return train_child(cell, data, tiny, seed=seed, device=device, precision="fp32",
+                           on_step=step_hook, measure_latency=False, **checkpoints)
+
+    monkeypatch.setattr(builder, "train_child", train_tiny)
+    script = str(Path(__file__).resolve().parents[1] / "experiments" / "build_reward_table.py")
+    monkeypatch.setattr(sys, "argv", [
+        script, "--archs", str(CELLS[0].index), "--out-dir", str(tmp_path / "out"),
+        "--data-root", str(synthetic_data_root), "--device", "cpu", *extra_args])
+    return script, sending
+
+
 def test_sigterm_stops_the_builder_after_a_step_and_the_rerun_finishes_the_row(
         tmp_path, synthetic_data_root, monkeypatch, capsys):
     """The script's wiring: the run it was training is saved, no row is written, status 143."""
@@ -225,32 +253,32 @@ def test_sigterm_stops_the_builder_after_a_step_and_the_rerun_finishes_the_row(
     import signal
 
     from nas_env.run_checkpoint import checkpoint_progress
-    from nas_env.training import Protocol, train_child
 
-    tiny = Protocol("tiny", epochs=1, lr=2e-3, schedule="onecycle", batch_size=64,
-                    checkpoints_per_epoch=1, filters=(8, 16), fc_units=64, precision="fp32")
-
-    def train_tiny(cell, data, protocol, seed, device, precision, on_step=None, **checkpoints):
-        def step_hook(step: int, total: int) -> None:
-            if terminate:
-                signal.raise_signal(signal.SIGTERM)
-        return train_child(cell, data, tiny, seed=seed, device=device, precision="fp32",
-                           on_step=step_hook, measure_latency=False, **checkpoints)
-
-    monkeypatch.setattr(builder, "train_child", train_tiny)
-    script = str(Path(__file__).resolve().parents[1] / "experiments" / "build_reward_table.py")
-    argv = [script, "--archs", str(CELLS[0].index), "--out-dir", str(tmp_path / "out"),
-            "--data-root", str(synthetic_data_root), "--device", "cpu",
-            "--checkpoint-dir", str(tmp_path / "checkpoints")]
-    monkeypatch.setattr(sys, "argv", argv)
-    terminate = True
+    script, sending = _builder_script_sending(signal.SIGTERM, monkeypatch, synthetic_data_root,
+                                              tmp_path, "--checkpoint-dir",
+                                              str(tmp_path / "checkpoints"))
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(script, run_name="__main__")
     assert exited.value.code == 143
     assert "after step 1 of" in capsys.readouterr().err
     assert checkpoint_progress(tmp_path / "checkpoints")[0]["step"] == 1
     assert not (tmp_path / "out" / "small_mnist_fast.csv").exists()
-    terminate = False
     runpy.run_path(script, run_name="__main__")
     assert len(pd.read_csv(tmp_path / "out" / "small_mnist_fast.csv")) == 1
     assert not list((tmp_path / "checkpoints").iterdir())
+
+
+def test_without_checkpoints_ctrl_c_interrupts_the_builder_at_once(
+        tmp_path, synthetic_data_root, monkeypatch, capfd):
+    """With nothing to save a run to, a stop request could not stop it, so the first Ctrl-C is
+    the usual KeyboardInterrupt (not a promise to save that the run would never keep)."""
+    import runpy
+    import signal
+
+    script, _ = _builder_script_sending(signal.SIGINT, monkeypatch, synthetic_data_root,
+                                        tmp_path, "--no-checkpoints")
+    with pytest.raises(KeyboardInterrupt):
+        runpy.run_path(script, run_name="__main__")
+    assert "saves its state" not in capfd.readouterr().err
+    assert not (tmp_path / "out" / "small_mnist_fast.csv").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
