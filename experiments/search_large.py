@@ -4,7 +4,10 @@ Runs one searcher of :data:`agents.baselines.SEARCHERS` (``ppo``: the autoregres
 with the project's PPO defaults, 20 cells per iteration; ``random``; ``evolution``) for
 ``--budget`` sampled cells, each trained live under ``--protocol`` and stored in the evaluation
 cache. The search is deterministic for a seed, so an interrupted run resumes by running the same
-command again: every cell it had trained comes back from the cache in microseconds.
+command again: every cell it had trained comes back from the cache in microseconds, and the cell
+it was training resumes from its checkpoint (saved every ``--checkpoint-every`` seconds under
+``--checkpoint-dir``, and at the end of the current step on SIGTERM or Ctrl-C, which then stop
+the script with status 143 or 130).
 
     python experiments/search_large.py --method ppo --seed 0 \\
         --cache-path reward_tables/evaluations/large_mnist_cheap.sqlite
@@ -30,6 +33,8 @@ import pandas as pd
 import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
 from agents.search_report import search_summary
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options
+from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
 
 LOGGED = ("arch", "arch_key", "validation_accuracy", "test_accuracy", "training_time",
@@ -85,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None)
     p.add_argument("--threads", type=int, default=None, help="torch threads while training")
     p.add_argument("--out-dir", default="runs/exp3")
+    add_checkpoint_arguments(p)
     return p
 
 
@@ -93,12 +99,15 @@ def main(argv: list[str] | None = None) -> dict:
     kwargs = {"blocks": args.blocks, "protocol": args.protocol, "dataset": args.dataset,
               "reward": args.reward, "cache_path": args.cache_path, "data_root": args.data_root,
               "threads": args.threads}
-    env = gym.make("NASCell-large-v0", **{k: v for k, v in kwargs.items() if v is not None})
+    checkpoints = checkpoint_options(args)
+    env = gym.make("NASCell-large-v0", **{k: v for k, v in kwargs.items() if v is not None},
+                   **checkpoints)
     label = f"{args.method} seed {args.seed}"
     run_dir = Path(args.out_dir) / f"{args.method}_seed{args.seed}"
     logged = EvaluationLog(env, label, args.budget, run_dir / "progress.csv")
     start = time.perf_counter()
-    SEARCHERS[args.method](logged, budget=args.budget, seed=args.seed)
+    with stop_on_signals(enabled=checkpoints["checkpoint_dir"] is not None):
+        SEARCHERS[args.method](logged, budget=args.budget, seed=args.seed)
     wall = time.perf_counter() - start
     env.close()
     rows = pd.DataFrame(logged.rows[: args.budget])

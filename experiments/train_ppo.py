@@ -13,7 +13,11 @@ A live search (``NASCell-large-v0``, or ``--evaluator live``) steps one
 :class:`~nas_env.vec_env.NASBatchVecEnv` of ``--archs-per-iter`` envs, so each PPO iteration's
 cells are evaluated as one batch: cached cells cost a lookup, a cell sampled twice is trained
 once, and ``--backend process|ray`` trains the rest in parallel (``--ray-address`` joins a
-cluster; the controller and the cache stay here).
+cluster; the controller and the cache stay here). A child run saves its state every
+``--checkpoint-every`` seconds under ``--checkpoint-dir``; SIGTERM or Ctrl-C makes the children
+in training save theirs at the end of their step (Ray's are cancelled and resume from their last
+save) and the script exit (status 143 or 130); the same command again replays the cached cells
+and resumes them.
 
 Each run writes ``runs/{env}__{exp}__{seed}__{time}/``: TensorBoard events (``charts/...`` per
 iteration, SB3's ``train/...`` losses, the hyperparameters as a text table), ``iterations.csv``,
@@ -39,7 +43,9 @@ import numpy as np
 import nas_env  # noqa: F401  (registers the env ids)
 
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options  # noqa: E402
 from nas_env.cli import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
+from nas_env.run_checkpoint import stop_on_signals  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Ray: CPUs per child (also its torch threads) (default: %(default)s)")
     g.add_argument("--gpus-per-child", type=float, default=0.0,
                    help="Ray: GPUs per child; 0.25 puts four children on one GPU (default: %(default)s)")
+    add_checkpoint_arguments(g)
     g.add_argument("--reward-transform", default="none", choices=["none", "penalty-to-floor"],
                    help="none: train on the paper's reward; penalty-to-floor: train on -100 replaced by "
                         "the table's worst feasible reward minus 1 (logged curves keep the paper's scale)")
@@ -165,7 +172,8 @@ def make_env(args: argparse.Namespace):
         from nas_env.vec_env import NASBatchVecEnv
 
         return NASBatchVecEnv(args.env_id, n_envs=args.archs_per_iter, backend=make_backend(args),
-                              workers=None if args.backend == "ray" else args.workers, **kwargs)
+                              workers=None if args.backend == "ray" else args.workers,
+                              **checkpoint_options(args), **kwargs)
     env = gym.make(args.env_id, **kwargs)
     if args.reward_transform == "penalty-to-floor":
         from agents.reward_transforms import PenaltyToFloor
@@ -340,8 +348,12 @@ def main() -> None:
 
     if len(jobs) == 1 or args.backend in ("process", "ray"):
         # A backend's workers are the parallelism; pool workers could not start their own.
-        summaries = [run_one(args, seed, run_dir, progress=not args.no_progress and len(jobs) == 1)
-                     for _, seed, run_dir in jobs]
+        # SIGTERM or Ctrl-C: the children in training save their state and the script stops.
+        graceful = is_live(args) and checkpoint_options(args)["checkpoint_dir"] is not None
+        with stop_on_signals(enabled=graceful):
+            summaries = [run_one(args, seed, run_dir,
+                                 progress=not args.no_progress and len(jobs) == 1)
+                         for _, seed, run_dir in jobs]
     else:
         workers = max(1, min(args.seed_workers, len(jobs)))
         with mp.get_context("spawn").Pool(workers) as pool:

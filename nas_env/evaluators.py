@@ -45,7 +45,7 @@ SIZE_METRICS = ("trainable_parameters", "cell_parameters", "flops")
 """The results an architecture determines before any training (the paper-size network's)."""
 SPACES = ("small", "large")
 LIVE_KEYWORDS = ("data_root", "cache_path", "train_seeds", "device", "threads", "measure_latency",
-                 "backend", "workers")
+                 "backend", "workers", "checkpoint_dir", "checkpoint_every")
 """The env keywords that configure the live evaluator an env makes (``None``: not given)."""
 
 

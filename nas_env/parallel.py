@@ -22,9 +22,19 @@ after ``max_retries`` retries its outcome is the failure ``"worker_lost: ..."`` 
 the search goes on. The process pool cannot tell which of the jobs running at that moment killed
 its worker, so each of them is charged a retry. An exception inside a job (a bug, bad data) is not
 retried: it propagates, as it would inline. Interrupting a batch (Ctrl-C) cancels what has not
-finished and shuts the workers down; what had finished is already in the cache. A process-pool
-worker whose driver is gone (killed without a chance to shut the pool down) notices within
-``ORPHAN_CHECK_SECONDS`` and exits instead of training on for nobody.
+finished and shuts the workers down; what had finished is already in the cache.
+
+Stopping. With a ``checkpoint_dir`` in the spec, a stop request in the driver
+(:func:`~nas_env.run_checkpoint.request_stop`, as the scripts send on SIGTERM or Ctrl-C) reaches
+the jobs: inline, the run in training saves its state at the end of its step; in a process pool,
+every worker is told within ``STOP_POLL_SECONDS`` and does the same, the jobs not yet started
+stop before their first step, and the batch ends with
+:class:`~nas_env.run_checkpoint.RunStopped` once every running job has saved (what finished
+before is yielded first, so it is cached). Ray tasks cannot be told: they are cancelled, and each
+resumes from its last periodic save. Without a ``checkpoint_dir`` a stop request changes nothing.
+
+A process-pool worker whose driver is gone (killed without a chance to shut the pool down) notices
+within ``ORPHAN_CHECK_SECONDS`` and exits instead of training on for nobody.
 
 Every outcome is an :class:`~nas_env.results.EvalResult` with ``worker`` (``host:pid`` of the
 process that trained it), ``wait_seconds`` (from the batch's dispatch to the job's start) and
@@ -48,11 +58,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from .results import EvalResult
-from .run_checkpoint import CHECKPOINT_EVERY
+from .run_checkpoint import CHECKPOINT_EVERY, RunStopped, request_stop, stop_requested
 from .spaces import LargeCell, SmallCell
 
 BACKENDS = ("inline", "process", "ray")
 DEFAULT_MAX_RETRIES = 2
+STOP_POLL_SECONDS = 0.5
+"""How often a process-pool or Ray driver checks for a stop request while its jobs run."""
 KILL_VARIABLE = "NAS_ENV_KILL_WORKER"
 RAY_INSTALL = "pip install -e '.[ray]'  (or: pip install 'ray>=2.9')"
 
@@ -165,6 +177,10 @@ class EvalBackend(ABC):
     def close(self) -> None:
         """Shut the workers down. The backend starts them again if used after."""
 
+    def _stop_applies(self) -> bool:
+        """A stop request is in force and the jobs have somewhere to save their state."""
+        return self.spec.checkpoint_dir is not None and stop_requested()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(workers={self.workers})"
 
@@ -190,26 +206,29 @@ ORPHAN_CHECK_SECONDS = 1.0
 """How often a process-pool worker checks that its driver is still there."""
 
 
-def _exit_when_orphaned(driver: int) -> None:
+def _watch_driver(driver: int, stop) -> None:
     """Exit this worker once its parent is no longer ``driver`` (the driver died and the worker
-    was re-parented): nobody would receive what it trains."""
+    was re-parented): nobody would receive what it trains. Pass a stop request on: once the
+    driver sets the event ``stop``, :func:`~nas_env.run_checkpoint.request_stop` here."""
     while os.getppid() == driver:
-        time.sleep(ORPHAN_CHECK_SECONDS)
+        if stop.wait(ORPHAN_CHECK_SECONDS) and not stop_requested():
+            request_stop()
+            stop = threading.Event()  # told once; from here on only watch the driver
     os._exit(1)
 
 
-def _init_process_worker(spec: TrainingSpec, threads: int, driver: int) -> None:
+def _init_process_worker(spec: TrainingSpec, threads: int, driver: int, stop) -> None:
     """Pool initializer: ignore Ctrl-C (the driver handles it), exit when the driver (the pid that
-    made the pool: it may have died before this worker got here) is gone, set threads, load the
-    data once."""
+    made the pool: it may have died before this worker got here) is gone, take the driver's stop
+    request when the event ``stop`` is set, set threads, load the data once."""
     import torch
 
     from .data import load_dataset
 
     global _worker_data
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_when_orphaned, args=(driver,), daemon=True,
-                     name="exit-when-orphaned").start()
+    threading.Thread(target=_watch_driver, args=(driver, stop), daemon=True,
+                     name="watch-driver").start()
     torch.set_num_threads(threads)
     _worker_data = load_dataset(spec.dataset, spec.data_root)
 
@@ -236,16 +255,19 @@ class ProcessBackend(EvalBackend):
         self.workers, self.threads, self.max_retries = int(workers), threads, int(max_retries)
         self.start_method = start_method
         self._executor = None
+        self._stop = None  # the pool's event that passes a stop request on to its workers
 
     def _pool(self):
         if self._executor is None:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
+            context = mp.get_context(self.start_method)
+            self._stop = context.Event()
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=mp.get_context(self.start_method),
+                max_workers=self.workers, mp_context=context,
                 initializer=_init_process_worker,
-                initargs=(self.spec, self._threads(), os.getpid()))
+                initargs=(self.spec, self._threads(), os.getpid(), self._stop))
         return self._executor
 
     def _threads(self) -> int:
@@ -265,16 +287,20 @@ class ProcessBackend(EvalBackend):
         waiting = deque(range(len(jobs)))
         attempts = [0] * len(jobs)
         running: dict = {}
+        stopped: list[RunStopped] = []
         try:
             while waiting or running:
                 # At most `workers` jobs are submitted, so every submitted job is running: a dead
-                # worker can only have been running one of them.
+                # worker can only have been running one of them. After a stop request the jobs
+                # still waiting go through too: each stops before its first step.
                 while waiting and len(running) < self.workers:
                     i = waiting.popleft()
                     future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
                                                  self._threads())
                     running[future] = i
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if self._stop_applies():
+                    self._stop.set()  # wakes each worker's watcher thread at once
+                done, _ = wait(running, timeout=STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
                 lost = []
                 for future in done:
                     i = running.pop(future)
@@ -283,15 +309,20 @@ class ProcessBackend(EvalBackend):
                     except BrokenProcessPool as err:
                         lost.append((i, err))
                         continue
+                    except RunStopped as stop:
+                        stopped.append(stop)
+                        continue
                     yield i, outcome
                 if lost:  # the pool is broken: every running job is lost with it
                     for future in list(running):
                         try:
-                            future.result()
+                            outcome = future.result()
                         except BrokenProcessPool as err:
                             lost.append((running[future], err))
+                        except RunStopped as stop:
+                            stopped.append(stop)
                         else:
-                            yield running[future], future.result()
+                            yield running[future], outcome
                         del running[future]
                     self._discard_pool()
                     for i, err in lost:
@@ -304,8 +335,12 @@ class ProcessBackend(EvalBackend):
         finally:
             if running:  # interrupted: stop the jobs that did not finish
                 self._discard_pool()
+        if stopped:  # its workers hold the stop request for good: a later batch gets new ones
+            self._discard_pool()
+            raise _stopped_runs(stopped)
 
     def _discard_pool(self) -> None:
+        self._stop = None
         if self._executor is None:
             return
         processes = list(self._executor._processes.values())
@@ -321,6 +356,18 @@ class ProcessBackend(EvalBackend):
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+            self._stop = None
+
+
+def _stopped_runs(stopped: Sequence[RunStopped]) -> RunStopped:
+    """One :class:`RunStopped` for the jobs of a batch that stopped on request, naming every run
+    that saved its state after at least one step."""
+    saved = [s for s in stopped if s.step]
+    if len(saved) <= 1:
+        return saved[0] if saved else stopped[0]
+    runs = "; ".join(f"{s.path} after step {s.step} of {s.total_steps}" for s in saved)
+    return RunStopped(saved[0].path, saved[0].step, saved[0].total_steps,
+                      f"stopped on request; {len(saved)} runs saved their state ({runs})")
 
 
 # --- Ray --------------------------------------------------------------------------------------
@@ -409,6 +456,7 @@ class RayBackend(EvalBackend):
 
     def run(self, jobs: Sequence[Job]) -> Iterator[tuple[int, Outcome]]:
         ray = import_ray()
+        self._raise_if_stopping(started=False)
         self._start()
         queued_at = time.time()
         threads = self._threads()
@@ -418,7 +466,8 @@ class RayBackend(EvalBackend):
                 ray.exceptions.ObjectLostError, ray.exceptions.TaskCancelledError)
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_SECONDS)
+                self._raise_if_stopping(started=True)
                 for ref in done:
                     i = pending.pop(ref)
                     try:
@@ -430,6 +479,13 @@ class RayBackend(EvalBackend):
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
+
+    def _raise_if_stopping(self, started: bool) -> None:
+        if self._stop_applies():
+            raise RunStopped(None, 0, 0, (
+                "stopped on request; the Ray tasks in training were cancelled, and each resumes "
+                "from its last periodic save") if started else
+                "stopped on request before the batch's Ray tasks started")
 
     def close(self) -> None:
         self._data_ref = None

@@ -72,13 +72,19 @@ class RunInProgressError(RuntimeError):
 
 class RunStopped(Exception):
     """A run stopped because :func:`request_stop` asked it to, with its state saved to
-    ``path`` after ``step`` of ``total_steps`` steps; the same call resumes it from there."""
+    ``path`` after ``step`` of ``total_steps`` steps; the same call resumes it from there.
+    ``message`` replaces the default text (a backend that stopped several runs says so).
+    Picklable, so a worker process can send it back."""
 
-    def __init__(self, path: Path, step: int, total_steps: int) -> None:
-        super().__init__(
+    def __init__(self, path: Path | None, step: int, total_steps: int,
+                 message: str | None = None) -> None:
+        super().__init__(message or (
             f"stopped on request after step {step} of {total_steps}, its state saved in {path}"
-            if step else f"stopped on request before its first step of {total_steps}")
+            if step else f"stopped on request before its first step of {total_steps}"))
         self.path, self.step, self.total_steps = path, step, total_steps
+
+    def __reduce__(self):
+        return type(self), (self.path, self.step, self.total_steps, str(self))
 
 
 _stop_requested = threading.Event()

@@ -143,6 +143,73 @@ def test_a_job_whose_worker_always_dies_fails_uncached_and_the_search_goes_on(
     assert len(EvaluationCache(tmp_path / "c.sqlite")) == 0
 
 
+
+def test_a_stop_request_reaches_the_process_workers_and_the_rerun_resumes_their_runs(
+        synthetic_data_root, tmp_path):
+    """Both running jobs save their run at the end of a step, the waiting one stops before its
+    first step, the batch ends with RunStopped naming both saves, and the same batch again
+    finishes every cell from there."""
+    import threading
+
+    from nas_env.run_checkpoint import (RunStopped, checkpoint_progress, clear_stop_request,
+                                        request_stop)
+
+    slow = Protocol.from_dict({**TINY.as_dict(), "epochs": 10})
+    checkpoints, cache = tmp_path / "checkpoints", tmp_path / "c.sqlite"
+
+    def evaluator() -> LiveEvaluator:
+        return LiveEvaluator("large", protocol=slow, data_root=synthetic_data_root, cache=cache,
+                             threads=1, backend="process", workers=2, checkpoint_dir=checkpoints)
+
+    def stop_once_both_train() -> None:  # a run holds its lock file while it trains
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and len(list(checkpoints.glob("*.lock"))) < 2:
+            time.sleep(0.05)
+        request_stop()
+
+    first = evaluator()
+    threading.Thread(target=stop_once_both_train, daemon=True).start()
+    try:
+        with pytest.raises(RunStopped, match="2 runs saved their state"):
+            first.evaluate_batch(CELLS)
+    finally:
+        first.close()
+        clear_stop_request()
+    saved = checkpoint_progress(checkpoints)
+    assert len(saved) == 2 and all(0 < run["step"] < run["total_steps"] for run in saved)
+    assert len(EvaluationCache(cache)) == 0
+
+    second = evaluator()
+    try:
+        results = second.evaluate_batch(CELLS)
+    finally:
+        second.close()
+    assert [r["source"] for r in results] == ["training"] * 3
+    assert all(r["failure"] is None and r["validation_accuracy"] > 50 for r in results)
+    assert not list(checkpoints.glob("*.pt"))  # each resumed run finished and removed its file
+
+
+def test_a_live_env_stops_before_training_once_a_stop_is_requested(synthetic_data_root,
+                                                                   tmp_path):
+    import pickle
+
+    from nas_env.run_checkpoint import RunStopped, clear_stop_request, request_stop
+
+    env = gym.make("NASCell-large-v0", blocks=2, protocol=TINY, data_root=synthetic_data_root,
+                   cache_path=tmp_path / "c.sqlite", checkpoint_dir=tmp_path / "checkpoints")
+    env.reset(seed=0)
+    request_stop()
+    try:
+        with pytest.raises(RunStopped, match="before its first step") as stopped:
+            env.step(CELLS[0].to_action())
+    finally:
+        clear_stop_request()
+        env.close()
+    assert len(EvaluationCache(tmp_path / "c.sqlite")) == 0
+    again = pickle.loads(pickle.dumps(stopped.value))  # how a worker sends it back
+    assert (str(again), again.path, again.total_steps) == (
+        str(stopped.value), stopped.value.path, stopped.value.total_steps)
+
 INTERRUPTED_SEARCH = """
 import json, os, signal, sys, threading, time
 # A Python started from a background job of a non-interactive shell (nohup ... &) inherits SIGINT

@@ -92,9 +92,15 @@ class NASCellLargeEnv(CellSearchEnv):
     | `device`          | **str**   | `"auto"`  | `"auto"`, `"cpu"` or `"cuda"`                       |
     | `threads`         | **int**   | `None`    | torch CPU threads while training (restored after)   |
     | `measure_latency` | **bool**  | `False`   | time CPU inference of each cell (for a latency budget) |
+    | `checkpoint_dir`  | **str**   | `None`    | where a training run saves its state, to resume it  |
+    | `checkpoint_every`| **float** | `300`     | seconds of training between two saves               |
     | `evaluator`       | **str**   | `"live"`  | or an `nas_env.evaluators.Evaluator` instance       |
 
-    The dataset is loaded once, on the first training, and kept in memory.
+    The dataset is loaded once, on the first training, and kept in memory. With a
+    `checkpoint_dir`, a run of hours survives an interrupt, and after
+    `nas_env.run_checkpoint.request_stop()` (what the experiment scripts do on SIGTERM or
+    Ctrl-C) `step` saves the runs in training at the end of their current step and raises
+    `RunStopped`; the same search run again replays the cache and resumes them.
 
     ```python
     >>> import gymnasium as gym

@@ -36,8 +36,8 @@ class CellSearchEnv(gym.Env):
     :param seed_mode: ``"mean"`` over the training seeds or ``"sample"`` (one seed, drawn from
         ``self.np_random``).
     :param fidelity: ``"table"`` only: the fraction of the protocol's training to report.
-    :param data_root, cache_path, train_seeds, device, threads, measure_latency, backend, workers:
-        ``"live"`` only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its
+    :param data_root, cache_path, train_seeds, device, threads, measure_latency, backend, workers,
+        checkpoint_dir, checkpoint_every: ``"live"`` only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its
         ``cache``). ``backend`` pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands
         a whole batch of actions to one evaluator.
     :param render_mode: accepted for Gymnasium's API; these envs render nothing, so only ``None``.
@@ -67,6 +67,8 @@ class CellSearchEnv(gym.Env):
         measure_latency: bool | None = None,
         backend=None,
         workers: int | None = None,
+        checkpoint_dir: str | os.PathLike | None = None,
+        checkpoint_every: float | None = None,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None:
@@ -77,7 +79,8 @@ class CellSearchEnv(gym.Env):
             space, evaluator, dataset, protocol, table_path, seed_mode, fidelity,
             allow_partial_table, data_root=data_root, cache_path=cache_path,
             train_seeds=train_seeds, device=device,
-            threads=threads, measure_latency=measure_latency, backend=backend, workers=workers)
+            threads=threads, measure_latency=measure_latency, backend=backend, workers=workers,
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
         self.evaluator.check_metric(self.reward_fn.budget_metric)
         self.failure_reward = FAILURE_REWARDS[self.reward_fn.kind]
         self._precheck = self.reward_fn.kind == "param" and self.reward_fn.budget_metric in SIZE_METRICS
