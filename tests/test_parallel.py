@@ -410,6 +410,40 @@ def test_the_ray_backend_gives_the_inline_numbers_in_order_once_per_cell(local_r
     assert local_ray.is_initialized()  # a Ray the backend did not start stays up
 
 
+def test_a_ray_batch_stops_on_request_before_and_during_its_tasks(local_ray, synthetic_data_root,
+                                                                   tmp_path):
+    """Ray tasks cannot be told to save: a stop request ends the batch with RunStopped at once,
+    before its tasks start or by cancelling them, and nothing half-trained is cached."""
+    import threading
+
+    from nas_env.parallel import RayBackend
+    from nas_env.run_checkpoint import RunStopped, clear_stop_request, request_stop
+
+    slow = Protocol.from_dict({**TINY.as_dict(), "epochs": 10})
+    checkpoints, cache = tmp_path / "checkpoints", tmp_path / "c.sqlite"
+    evaluator = LiveEvaluator("large", protocol=slow, data_root=synthetic_data_root, cache=cache,
+                              threads=1, backend=RayBackend(), checkpoint_dir=checkpoints)
+
+    def stop_once_a_run_trains() -> None:  # a run holds its lock file while it trains
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not list(checkpoints.glob("*.lock")):
+            time.sleep(0.05)
+        request_stop()
+
+    try:
+        request_stop()
+        with pytest.raises(RunStopped, match="before the batch's Ray tasks started"):
+            evaluator.evaluate_batch(CELLS)
+        clear_stop_request()
+        threading.Thread(target=stop_once_a_run_trains, daemon=True).start()
+        with pytest.raises(RunStopped, match="Ray tasks in training were cancelled"):
+            evaluator.evaluate_batch(CELLS)
+    finally:
+        clear_stop_request()
+        evaluator.close()
+    assert len(EvaluationCache(cache)) == 0
+
+
 def test_a_killed_ray_worker_is_retried(local_ray, synthetic_data_root, tmp_path, reference):
     from nas_env.parallel import RayBackend
 
