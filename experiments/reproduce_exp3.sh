@@ -9,7 +9,7 @@
 # Every training run is stored in the evaluation caches under reward_tables/evaluations/, so an
 # interrupted run resumes by running the same command again, and with the shipped caches the
 # whole script replays in minutes. From scratch it is about 1,220 cheap cells (roughly 15-40 s
-# each on 2 CPU cores) plus 6 fast runs of about 1.6 hours and more each on one core (the best
+# each on 2 CPU cores) plus 6 fast runs of 1.5 to 3.4 hours each on one core (measured: the best
 # cells are large); each saves a checkpoint every 300 s (retrain_cells.py --checkpoint-dir,
 # default ~/.cache/nas_env/checkpoints), so an interrupted run resumes where it stopped. Set
 # PYTHON for the interpreter and THREADS for torch's threads per child (default 2).
