@@ -10,7 +10,9 @@
 #   device: run(command="bash experiments/device_exp3.sh", carry=[".device"], timeout_s=580)
 #
 # The search is deterministic for its seed, so a run stopped at TIME_LIMIT seconds (default 480)
-# continues in the next call from the carried cache, replaying what was trained. Back in $OUT:
+# continues in the next call from the carried cache, replaying what was trained. It saves no
+# checkpoints of unfinished children (--no-checkpoints): they could not come back (hundreds of MB
+# each), and a GPU child is short. Back in $OUT:
 # the cache, the run's iterations.csv, summary.json and rewards.png, and the log. Set WORKERS
 # (default 8), TIME_LIMIT, ITERATIONS (20), ARCHS_PER_ITER (20), PROTOCOL (fast), SEED (0), PYTHON.
 set -uo pipefail
@@ -26,7 +28,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || tr
 timeout "$limit" "$py" experiments/train_ppo.py --env-id NASCell-large-v0 \
     --protocol "${PROTOCOL:-fast}" --iterations "${ITERATIONS:-20}" \
     --archs-per-iter "${ARCHS_PER_ITER:-20}" --seeds "${SEED:-0}" \
-    --backend process --workers "${WORKERS:-8}" --cache-path "$work/$cache" \
+    --backend process --workers "${WORKERS:-8}" --cache-path "$work/$cache" --no-checkpoints \
     --exp-name exp3_gpu --out-dir "$work/runs" --no-progress > "$out/exp3_gpu.log" 2>&1
 echo "train_ppo.py exit status: $? (124: stopped at TIME_LIMIT; the cache keeps what finished)"
 

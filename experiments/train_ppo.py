@@ -173,7 +173,7 @@ def make_env(args: argparse.Namespace):
 
         return NASBatchVecEnv(args.env_id, n_envs=args.archs_per_iter, backend=make_backend(args),
                               workers=None if args.backend == "ray" else args.workers,
-                              **checkpoint_options(args), **kwargs)
+                              **{**checkpoint_options(args), **kwargs})
     env = gym.make(args.env_id, **kwargs)
     if args.reward_transform == "penalty-to-floor":
         from agents.reward_transforms import PenaltyToFloor
