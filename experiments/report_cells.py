@@ -18,7 +18,7 @@ from nas_env.benchmark import DEFAULT_BUDGETS, RewardTable, table_path
 from nas_env.child_net import network_size
 from nas_env.spaces import SmallCell
 
-PAPER_CELLS = {  # the paper's best A_small cells (Tables 1 and 2) and its validation accuracy
+PAPER_CELLS = {  # the paper's best A_small cells (Tables 1 and 2) and its MNIST validation accuracy
     SmallCell("conv3x3", "max_pool2x2"): 98.85,
 }
 
@@ -56,7 +56,8 @@ def main() -> None:
         for cell, paper_val in PAPER_CELLS.items():
             row = cells[cells["arch"] == cell.to_string()].iloc[0]
             per_seed = table.df.loc[table.df["arch"] == cell.to_string(), "validation_accuracy"]
-            print(f"\nPaper's best {cell.paper_name()} (paper: {paper_val}%): rank {row['rank']}, "
+            print(f"\nPaper's best {cell.paper_name()} ({paper_val}% on MNIST in the paper): "
+                  f"rank {row['rank']}, "
                   f"{row['validation_accuracy']:.2f}% validation here "
                   f"(per seed: {', '.join(f'{v:.2f}' for v in per_seed)}).")
         worst = cells.iloc[-1]
