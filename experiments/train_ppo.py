@@ -401,11 +401,12 @@ def aggregate(summaries: list[dict], out: Path) -> None:
     atomic_write_text(out / "aggregate.json", json.dumps(json_safe(result), indent=2) + "\n")
     plot_runs([Path(s["run_dir"]) for s in summaries], out / "rewards.png", aggregate=True)
     n = len(summaries)
+    hit_when = f" (median iteration {result['first_hit_iteration']['median']})" if hits else ""
+    conv_when = (f"; median iteration {result['convergence_iteration']['median']}, latest "
+                 f"{result['max_convergence_iteration']}" if convs else "")
     print(
-        f"{n} seeds: {len(hits)} sampled the optimum (median iteration "
-        f"{result['first_hit_iteration']['median']}), {len(near_hits)} a cell within seed noise "
-        f"of it; {len(convs)} converged (lasting; median iteration "
-        f"{result['convergence_iteration']['median']}, latest {result['max_convergence_iteration']}), "
+        f"{n} seeds: {len(hits)} sampled the optimum{hit_when}, {len(near_hits)} a cell within "
+        f"seed noise of it; {len(convs)} converged (lasting{conv_when}), "
         f"{result['converged_on_optimum']} on the optimum and {result['converged_near_optimum']} "
         f"within seed noise of it; {result['greedy_is_optimum']} end with the optimum as their "
         f"greedy cell, {result['greedy_near_optimum']} with a cell within seed noise of it. "
