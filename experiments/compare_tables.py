@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -37,23 +39,34 @@ def label(table: RewardTable, fallback: str) -> str:
     return NAMES.get(dataset, dataset)
 
 
-def scatter(a: RewardTable, b: RewardTable, name_a: str, name_b: str, out: Path) -> None:
-    """One point per cell, mean validation accuracy on ``a`` against ``b``; optima marked."""
+def scatter(a: RewardTable, b: RewardTable, name_a: str, name_b: str, out: Path,
+            top: int = 16) -> None:
+    """One point per cell, mean validation accuracy on ``a`` against ``b``, optima marked: every
+    cell on the left, and on the right the best ``top`` cells of either table, where the few
+    poor cells no longer squeeze the near-optimal ones into a corner."""
     va, vb = a.mean["validation_accuracy"], b.mean["validation_accuracy"]
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.scatter(va, vb, s=14, color="tab:gray", label="a cell (mean of its seeds)")
     marks = [(int(va.argmax()), f"{name_a} optimum", "tab:blue", "o"),
              (int(vb.argmax()), f"{name_b} optimum", "tab:red", "s"),
              (PAPER_BEST.index, f"paper's best {PAPER_BEST.paper_name()}", "tab:green", "^")]
-    for index, text, color, marker in marks:
-        cell = SmallCell.from_index(index).paper_name()
-        ax.scatter([va[index]], [vb[index]], s=70, facecolors="none", edgecolors=color,
-                   marker=marker, linewidths=1.5, label=f"{text}: {cell}" if "paper" not in text
-                   else text)
-    ax.set_xlabel(f"{name_a} validation accuracy (%)")
-    ax.set_ylabel(f"{name_b} validation accuracy (%)")
-    ax.set_title(f"A_small cells: {name_a} against {name_b}")
-    ax.legend(loc="lower right", fontsize=8)
+    ranks = [pd.Series(v).rank(ascending=False, method="min").to_numpy() for v in (va, vb)]
+    everything = np.arange(len(va))
+    best = everything[(ranks[0] <= top) | (ranks[1] <= top)]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, shown, title in ((axes[0], everything, f"all {len(va)} cells"),
+                             (axes[1], best, f"the best {top} of either table ({len(best)} cells)")):
+        ax.scatter(va[shown], vb[shown], s=14, color="tab:gray", label="a cell (mean of its seeds)")
+        for index, text, color, marker in marks:
+            if index not in shown:
+                continue
+            cell = SmallCell.from_index(index).paper_name()
+            ax.scatter([va[index]], [vb[index]], s=70, facecolors="none", edgecolors=color,
+                       marker=marker, linewidths=1.5,
+                       label=f"{text}: {cell}" if "paper" not in text else text)
+        ax.set_xlabel(f"{name_a} validation accuracy (%)")
+        ax.set_ylabel(f"{name_b} validation accuracy (%)")
+        ax.set_title(title)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"A_small cells: {name_a} against {name_b}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
@@ -112,7 +125,7 @@ def main() -> None:
                   f"({row['reward_b']:.2f})")
         print()
     figure = Path(args.figure or f"docs/figures/transfer_{args.a}_{args.b}.png")
-    scatter(a, b, name_a, name_b, figure)
+    scatter(a, b, name_a, name_b, figure, top=args.top)
     print(f"scatter plot: {figure}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
