@@ -83,7 +83,7 @@ def main() -> None:
     p.add_argument("--table-a", default=None, help="the first table's CSV instead of the shipped one")
     p.add_argument("--table-b", default=None, help="the second table's CSV instead of the shipped one")
     p.add_argument("--top", type=int, default=16,
-                   help="size of each table's best-cell subset for the top correlations (default: %(default)s)")
+                   help="size of each table's best-cell subset for the top correlations and the zoomed panel (default: %(default)s)")
     p.add_argument("--figure", default=None,
                    help="scatter plot path (default: docs/figures/transfer_A_B.png)")
     p.add_argument("--json", default=None, help="also write every figure printed to this JSON file")
