@@ -52,9 +52,11 @@ def scatter(a: RewardTable, b: RewardTable, name_a: str, name_b: str, out: Path,
     everything = np.arange(len(va))
     best = everything[(ranks[0] <= top) | (ranks[1] <= top)]
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    for ax, shown, title in ((axes[0], everything, f"all {len(va)} cells"),
-                             (axes[1], best, f"the best {top} of either table ({len(best)} cells)")):
-        ax.scatter(va[shown], vb[shown], s=14, color="tab:gray", label="a cell (mean of its seeds)")
+    panels = ((axes[0], everything, f"all {len(va)} cells"),
+              (axes[1], best, f"the best {top} of either table ({len(best)} cells)"))
+    for ax, shown, title in panels:
+        ax.scatter(va[shown], vb[shown], s=14, color="tab:gray",
+                   label="a cell (mean of its seeds)")
         for index, text, color, marker in marks:
             if index not in shown:
                 continue
@@ -83,7 +85,8 @@ def main() -> None:
     p.add_argument("--table-a", default=None, help="the first table's CSV instead of the shipped one")
     p.add_argument("--table-b", default=None, help="the second table's CSV instead of the shipped one")
     p.add_argument("--top", type=int, default=16,
-                   help="size of each table's best-cell subset for the top correlations and the zoomed panel (default: %(default)s)")
+                   help="size of each table's best-cell subset for the top correlations and the "
+                        "zoomed panel (default: %(default)s)")
     p.add_argument("--figure", default=None,
                    help="scatter plot path (default: docs/figures/transfer_A_B.png)")
     p.add_argument("--json", default=None, help="also write every figure printed to this JSON file")
