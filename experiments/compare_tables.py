@@ -17,14 +17,13 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from nas_env.benchmark import Reward, RewardTable, table_path  # noqa: E402
 from nas_env.spaces import SmallCell  # noqa: E402
-from nas_env.table_compare import cell_ranks, compare_tables  # noqa: E402
+from nas_env.table_compare import best_cells, cell_ranks, compare_tables  # noqa: E402
 
 PAPER_BEST = SmallCell("conv3x3", "max_pool2x2")  # the paper's best A_small cell (Table 1)
 NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
@@ -48,9 +47,8 @@ def scatter(a: RewardTable, b: RewardTable, name_a: str, name_b: str, out: Path,
     marks = [(int(va.argmax()), f"{name_a} optimum", "tab:blue", "o"),
              (int(vb.argmax()), f"{name_b} optimum", "tab:red", "s"),
              (PAPER_BEST.index, f"paper's best {PAPER_BEST.paper_name()}", "tab:green", "^")]
-    ranks = [pd.Series(v).rank(ascending=False, method="min").to_numpy() for v in (va, vb)]
     everything = np.arange(len(va))
-    best = everything[(ranks[0] <= top) | (ranks[1] <= top)]
+    best = np.union1d(best_cells(va, top), best_cells(vb, top))  # the top correlations' cells
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     panels = ((axes[0], everything, f"all {len(va)} cells"),
               (axes[1], best, f"the best {top} of either table ({len(best)} cells)"))

@@ -14,6 +14,12 @@ from nas_env.benchmark import Reward, RewardTable
 from nas_env.spaces import SmallCell
 
 
+def best_cells(values: np.ndarray, top: int) -> np.ndarray:
+    """The indices of the ``top`` cells with the highest ``values``, best first (ties in index
+    order): the subset the ``*_top{top}`` figures of :func:`rank_agreement` use."""
+    return np.argsort(-np.asarray(values, dtype=float), kind="stable")[:top]
+
+
 def rank_agreement(values: np.ndarray, reference: np.ndarray, top: int = 16) -> dict:
     """Spearman's rho and Kendall's tau between two value vectors over all cells, and over the
     ``top`` cells of ``reference`` (its best, by value).
@@ -31,7 +37,7 @@ def rank_agreement(values: np.ndarray, reference: np.ndarray, top: int = 16) -> 
     if not 2 <= top <= len(reference):
         raise ValueError(f"top must be between 2 and {len(reference)} (the number of cells); "
                          f"got {top}")
-    best = np.argsort(-reference, kind="stable")[:top]
+    best = best_cells(reference, top)
     return {
         "spearman": float(spearmanr(values, reference)[0]),
         "kendall": float(kendalltau(values, reference)[0]),
