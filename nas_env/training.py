@@ -251,7 +251,8 @@ def train_child(
         process is training the same run into it now.
     :raises ~nas_env.run_checkpoint.RunStopped: with a ``checkpoint_dir``, after
         :func:`~nas_env.run_checkpoint.request_stop`: the state at the end of the current step
-        is saved (before the first step: nothing new to save), and the same call resumes it.
+        is saved (before the first step, or before a saved run is resumed, which is then not
+        loaded: nothing new to save), and the same call resumes it.
     """
     proto = get_protocol(protocol)
     dev = resolve_device(device)
@@ -346,6 +347,9 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                                 (n_train, len(data.val_x), len(data.test_x)), proto.as_dict(),
                                 seed, precision, dev.type)
         path = checkpoint_file(checkpoint_dir, identity)
+        if stop_requested() and path.exists():  # stop before loading (and rewriting) its state
+            raise RunStopped(path, 0, total_steps,
+                             f"stopped on request before resuming the run saved in {path}")
         held.enter_context(claim_run(path))
         saved = load_checkpoint(path, identity)
         if saved is not None:

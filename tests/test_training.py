@@ -157,8 +157,12 @@ def test_a_run_another_process_is_training_is_refused_and_shown_running(syntheti
     assert resumed["val_curve"] and not list(tmp_path.iterdir())
 
 
+def _no_load(path, identity):
+    raise AssertionError(f"loaded {path} while a stop request stands")
+
+
 def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_numbers(
-        synthetic_data, tmp_path):
+        synthetic_data, tmp_path, monkeypatch):
     from nas_env.run_checkpoint import (
         RunStopped, checkpoint_progress, clear_stop_request, request_stop)
 
@@ -178,6 +182,13 @@ def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_n
         with pytest.raises(RunStopped, match="before its first step"):
             train_child(CELL, synthetic_data, fp32, seed=4, device="cpu", measure_latency=False,
                         checkpoint_dir=tmp_path)
+        # nor is a saved run resumed: its 300 MB state is not even loaded (a builder that
+        # finished a row after the request would otherwise load the next saved run to stop).
+        with monkeypatch.context() as patched:
+            patched.setattr("nas_env.training.load_checkpoint", _no_load)
+            with pytest.raises(RunStopped, match="before resuming the run saved in"):
+                train_child(CELL, synthetic_data, fp32, seed=3, device="cpu",
+                            measure_latency=False, checkpoint_dir=tmp_path)
         unsaved = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu",
                               measure_latency=False)
     finally:
