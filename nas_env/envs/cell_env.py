@@ -116,7 +116,9 @@ class NASCellEnv(CellSearchEnv):
     | `evaluator`     | **str**   | `"table"` | `"table"`, `"live"` or an `Evaluator` instance      |
 
     With `evaluator="live"`, the keywords of `NASCell-large-v0` apply too: `train_seeds`,
-    `cache_path`, `data_root`, `device`, `threads`, `measure_latency`.
+    `cache_path`, `data_root`, `device`, `threads`, `measure_latency`, `backend`, `workers`,
+    `checkpoint_dir`, `checkpoint_every`. With a table, `allow_partial_table=True` loads one whose
+    cells have different seed counts (a build in progress).
 
     A missing, malformed or incomplete table raises an error naming the file (for a missing one,
     also `evaluator="live"`); an unknown keyword value a `ValueError` naming the allowed ones.

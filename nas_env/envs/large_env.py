@@ -92,6 +92,9 @@ class NASCellLargeEnv(CellSearchEnv):
     | `device`          | **str**   | `"auto"`  | `"auto"`, `"cpu"` or `"cuda"`                       |
     | `threads`         | **int**   | `None`    | torch CPU threads while training (restored after)   |
     | `measure_latency` | **bool**  | `False`   | time CPU inference of each cell (for a latency budget) |
+    | `backend`         | **str**   | `None`    | who trains a batch: `"inline"` (the default),       |
+    |                   |           |           | `"process"`, `"ray"` or an `EvalBackend`            |
+    | `workers`         | **int**   | `None`    | jobs at once (`"process"`: 2; `"ray"`: its CPUs)    |
     | `checkpoint_dir`  | **str**   | `None`    | where a training run saves its state, to resume it  |
     | `checkpoint_every`| **float** | `300`     | seconds of training between two saves               |
     | `evaluator`       | **str**   | `"live"`  | or an `nas_env.evaluators.Evaluator` instance       |
