@@ -16,8 +16,8 @@ accuracy, training seconds and parameters, plus the cell's search reward and whe
 ``retrained_{protocol}_bottom.csv``): retraining the best and the worst cells with another seed
 of the search's own protocol shows whether the search reward's ranking survives a new seed.
 
-    python experiments/retrain_cells.py --runs runs/exp3_ppo --top 10 --protocol cheap --seeds 1
-    python experiments/retrain_cells.py --runs runs/exp3_ppo --bottom 10 --protocol cheap --seeds 1
+    python experiments/retrain_cells.py --runs runs/exp3 --top 10 --protocol cheap --seeds 1
+    python experiments/retrain_cells.py --runs runs/exp3 --bottom 10 --protocol cheap --seeds 1
 
 ``--ranks 3`` (or ``1,3``) trains only those of the picked cells, to split a long retraining
 between processes or machines that share the cache; it writes no CSV, and the same command
