@@ -65,7 +65,7 @@ def scatter(a: RewardTable, b: RewardTable, name_a: str, name_b: str, out: Path,
         ax.set_xlabel(f"{name_a} validation accuracy (%)")
         ax.set_ylabel(f"{name_b} validation accuracy (%)")
         ax.set_title(title)
-    axes[0].legend(loc="lower right", fontsize=8)
+    axes[0].legend(loc="upper left", fontsize=8)
     fig.suptitle(f"A_small cells: {name_a} against {name_b}")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
