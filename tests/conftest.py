@@ -63,3 +63,17 @@ def _no_downloads(monkeypatch):
 
     for cls in (torchvision.datasets.MNIST, torchvision.datasets.FashionMNIST):
         monkeypatch.setattr(cls, "mirrors", ["http://127.0.0.1:9/"])
+
+
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a Python started from a terminal (``KeyboardInterrupt``) for one test.
+
+    A pytest started as a background job of a non-interactive shell (``nohup ... &``) inherits
+    SIGINT ignored, and Python then leaves it ignored; the Ctrl-C tests need the terminal's case.
+    """
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

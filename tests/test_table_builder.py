@@ -269,7 +269,7 @@ def test_sigterm_stops_the_builder_after_a_step_and_the_rerun_finishes_the_row(
 
 
 def test_without_checkpoints_ctrl_c_interrupts_the_builder_at_once(
-        tmp_path, synthetic_data_root, monkeypatch, capfd):
+        tmp_path, synthetic_data_root, monkeypatch, capfd, terminal_sigint):
     """With nothing to save a run to, a stop request could not stop it, so the first Ctrl-C is
     the usual KeyboardInterrupt (not a promise to save that the run would never keep)."""
     import runpy

@@ -229,7 +229,7 @@ def test_sigterm_in_a_script_saves_the_run_after_its_step_and_exits_143(
     assert checkpoint_progress(tmp_path)[0]["step"] == 2
 
 
-def test_a_second_ctrl_c_interrupts_at_once_and_an_ignored_signal_stays_ignored():
+def test_a_second_ctrl_c_interrupts_at_once_and_an_ignored_signal_stays_ignored(terminal_sigint):
     import signal
 
     from nas_env.run_checkpoint import stop_on_signals, stop_requested
