@@ -1,7 +1,9 @@
 """Time PPO with the autoregressive LSTM controller against SB3's stock MlpPolicy on one env.
 
-Each policy runs ``--iterations`` PPO iterations of ``--n-steps`` samples (one env, one minibatch
-of all samples, SB3's default 10 epochs) on the CPU; the script prints both wall times and their
+Each policy runs ``--iterations`` PPO iterations of ``--n-steps`` samples on one env on the CPU,
+with the settings of the default search (``agents.ppo_search.make_ppo``: one minibatch of all
+samples, 10 epochs, ``target_kl`` and the rest of ``PPO_DEFAULTS``), as ``train_ppo.py`` runs a
+table search but without its logging callback; the script prints both wall times and their
 ratio. The goal is a ratio of at most 1.5.
 
     python experiments/bench_policy.py --env-kwargs '{"table_path": "tests/fixtures/small_fixture.csv"}'
@@ -16,18 +18,17 @@ import time
 
 import gymnasium as gym
 import torch
-from stable_baselines3 import PPO
-
 import nas_env  # noqa: F401  (registers the NASCell ids)
-from agents import AutoregressiveLSTMPolicy
+from agents.ppo_search import make_ppo
 
 TOY_ENV_ID = "ToyBandit-8x8-v0"
 
 
-def time_ppo(policy, env_id: str, env_kwargs: dict, iterations: int, n_steps: int, seed: int, policy_kwargs: dict) -> float:
+def time_ppo(policy: str, env_id: str, env_kwargs: dict, iterations: int, n_steps: int, seed: int,
+             feed: str) -> float:
     """Seconds of ``model.learn`` for ``iterations`` PPO iterations (model construction excluded)."""
     env = gym.make(env_id, **env_kwargs)
-    model = PPO(policy, env, n_steps=n_steps, batch_size=n_steps, seed=seed, device="cpu", policy_kwargs=policy_kwargs)
+    model = make_ppo(env, seed, policy=policy, feed=feed, n_steps=n_steps, batch_size=n_steps)
     start = time.perf_counter()
     model.learn(total_timesteps=iterations * n_steps)
     return time.perf_counter() - start
@@ -52,9 +53,10 @@ def main() -> None:
         gym.register(TOY_ENV_ID, entry_point="agents.toy_bandit:MultiDiscreteBandit")
         env_id, env_kwargs = TOY_ENV_ID, {}
 
-    common = dict(env_id=env_id, env_kwargs=env_kwargs, iterations=args.iterations, n_steps=args.n_steps, seed=args.seed)
-    controller = time_ppo(AutoregressiveLSTMPolicy, policy_kwargs=dict(feed=args.feed), **common)
-    stock = time_ppo("MlpPolicy", policy_kwargs={}, **common)
+    common = dict(env_id=env_id, env_kwargs=env_kwargs, iterations=args.iterations,
+                  n_steps=args.n_steps, seed=args.seed, feed=args.feed)
+    controller = time_ppo("autoregressive", **common)
+    stock = time_ppo("mlp", **common)
     print(f"env: {env_id} {env_kwargs}")
     print(f"{args.iterations} PPO iterations x {args.n_steps} samples, {args.threads} torch thread(s), device cpu")
     print(f"AutoregressiveLSTMPolicy (feed={args.feed}): {controller:.2f} s")
