@@ -6,7 +6,7 @@ regularized evolution, REINFORCE, PPO with the autoregressive LSTM policy) searc
 same way for all of them: env steps, one architecture each.
 
     python experiments/compare_search.py                                  # shipped MNIST table
-    python experiments/compare_search.py --dataset fashion_mnist          # once that table exists
+    python experiments/compare_search.py --dataset fashion_mnist          # the Fashion-MNIST table
     python experiments/compare_search.py --table-path tests/fixtures/small_fixture.csv \\
         --seeds 3 --budget 64 --workers 1                                 # a quick check
 
