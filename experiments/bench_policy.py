@@ -3,8 +3,8 @@
 Each policy runs ``--iterations`` PPO iterations of ``--n-steps`` samples on one env on the CPU,
 with the settings of the default search (``agents.ppo_search.make_ppo``: one minibatch of all
 samples, 10 epochs, ``target_kl`` and the rest of ``PPO_DEFAULTS``), as ``train_ppo.py`` runs a
-table search but without its logging callback; the script prints both wall times and their
-ratio. The goal is a ratio of at most 1.5.
+table search but without its logging (TensorBoard, the per-iteration callback); the script prints
+both wall times and their ratio. The goal is a ratio of at most 1.5.
 
     python experiments/bench_policy.py --env-kwargs '{"table_path": "tests/fixtures/small_fixture.csv"}'
     python experiments/bench_policy.py --toy   # a built-in 8x8 bandit, no reward table needed

@@ -8,7 +8,8 @@
 # Runs, in order: the cell report of each table (best 5, seed spread, cells within noise, the
 # r_param optimum), the transfer analysis (rank correlations, cross ranks, scatter plot),
 # experiments 1 and 2 on Fashion-MNIST with the README's MNIST seeds (10 for r_val, 20 for
-# r_param), the search comparison, then the figures. About 5 minutes on an idle 2-core CPU.
+# r_param), the search comparison on both tables and the seeds whose first hit they share, then
+# the figures. About 5 minutes on an idle 2-core CPU.
 # Set PYTHON to choose the interpreter (default: python).
 set -euo pipefail
 
@@ -34,8 +35,22 @@ echo "== experiment 2 on Fashion-MNIST: r_param"
 "$py" experiments/train_ppo.py --dataset fashion_mnist --seeds 0-19 --iterations 200 \
     --reward param --no-progress --out-dir "$out/exp2"
 
-echo "== search comparison on Fashion-MNIST"
+echo "== search comparison on Fashion-MNIST, and on MNIST beside it"
 "$py" experiments/compare_search.py --dataset fashion_mnist --out-dir "$out/compare"
+"$py" experiments/compare_search.py --dataset mnist --out-dir "$out/compare_mnist"
+echo "== seeds whose first hit is the same evaluation on both tables"
+"$py" - "$out" <<'PY'
+import glob, sys
+import pandas as pd
+
+out = sys.argv[1]
+keys = ["method", "reward_kind", "seed"]
+read = lambda folder: pd.read_csv(sorted(glob.glob(f"{out}/{folder}/*/first_hits.csv"))[-1])
+both = read("compare").merge(read("compare_mnist"), on=keys, suffixes=("_fashion", "_mnist"))
+same = both["first_hit_fashion"].fillna(-1) == both["first_hit_mnist"].fillna(-1)
+print(same.groupby([both["method"], both["reward_kind"]]).agg(["sum", "size"])
+      .rename(columns={"sum": "same", "size": "seeds"}).to_markdown())
+PY
 
 echo "== figures"
 "$py" experiments/plot_rewards.py "$out/exp1" --aggregate \
