@@ -36,7 +36,7 @@ echo "train_ppo.py exit status: $? (124: stopped at TIME_LIMIT; the cache keeps 
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1])
 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file to bring back
-print(conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0], "cells in the cache")
+print(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0], "cells in the cache")
 PY
 cp "$work/$cache" "$out/"
 run=$(ls -d "$work"/runs/*/ 2>/dev/null | tail -n 1)

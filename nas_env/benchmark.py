@@ -76,7 +76,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .results import NOT_TRAINED
+from .results import RESULT_DEFAULTS
 from .spaces import NUM_OPS, InvalidArchitectureError, SmallCell
 
 TABLE_COLUMNS = (
@@ -470,7 +470,7 @@ class RewardTable:
                     **{k: _python(values[k]) for k in keys}, "val_curve": curve,
                     "failure": "diverged" if values["diverged"] else None, **common,
                     "device": str(where["device"]), "precision": str(where["precision"]),
-                    "evaluation_time": None, **NOT_TRAINED}
+                    **RESULT_DEFAULTS}
 
         self._mean_records = [
             record(i, None, {k: self.mean[k][i] for k in keys}, _mean_curve(curves[i], self.checkpoints))

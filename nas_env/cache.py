@@ -1,59 +1,77 @@
 """The evaluation cache: every live training run, stored once, in SQLite.
 
-A live search never trains the same cell twice. Each finished evaluation is one row keyed by
-``(space, dataset, protocol, protocol_hash, arch_key, seed)``: the canonical key, so two A_large
-cells that differ only in the order of a block's concatenation share a row, and the hash of the
-whole protocol record, so a custom protocol that reuses a name never reads another's results.
-Each row also records the protocol, the library versions and when it was written (NAS-Bench-101
-keeps every evaluation with its budget and repeat the same way).
+A live search never trains the same cell twice. Each finished evaluation is one row keyed by the
+hash of its run identity (:func:`nas_env.identity.run_identity`): the space, the cell's canonical
+key (two A_large cells that differ only in the order of a block's concatenation share a row), the
+dataset's name and a fingerprint of its files, the split sizes, every field of the protocol, the
+seed, the precision, the device type and the schema version. A row is served only to a request
+with the same identity, so a result trained on other data, at another precision or by another
+version of the training code is never served. Each row also records the identity itself, the
+library versions and when it was written (NAS-Bench-101 keeps every evaluation with its budget and
+repeat the same way).
 
 - The file is SQLite in WAL mode: several processes may read and write one cache at once; a
   writer waits for another's lock (up to ``timeout`` seconds) instead of failing.
 - A row is written in one transaction after its evaluation finished, so an interrupted
   evaluation leaves no row and a reader never sees half of one.
-- The first result stored for a key wins; a second ``put`` of the same key is ignored.
+- The first result stored for an identity wins; a second ``put`` of it is ignored, except that
+  :meth:`EvaluationCache.complete` may fill in what a stored row did not measure (its latency).
+- Rows of a cache written before identities existed (schema 1, table ``evaluations``) are never
+  served; :meth:`EvaluationCache.adopt_legacy_rows` moves them over for a dataset the caller
+  vouches for (``nas-env``'s shipped caches were moved so).
+- A file that is not a readable cache raises :class:`CacheFileError`, which names it; the file
+  is left untouched.
 
 Default file: ``$XDG_CACHE_HOME/nas_env/evaluations.sqlite`` (``~/.cache/nas_env/...``), or the
 ``cache_path`` keyword of the live envs.
 
     from nas_env.cache import EvaluationCache
+    from nas_env.identity import run_identity
 
     cache = EvaluationCache("runs/cache.sqlite")
-    cache.get("large", "mnist", protocol, cell.key, seed=0)     # an EvalResult or None
+    cache.get(identity)                              # an EvalResult or None
     cache.rows(space="small", dataset="mnist", protocol="cheap")  # every stored result
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import platform
 import sqlite3
+from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
-from .data import user_cache_dir
-from .results import NOT_TRAINED, EvalResult
-from .training import Protocol
+from .paths import user_cache_dir
+from .identity import identity_hash, run_identity, split_sizes as _split_sizes
+from .protocols import Protocol
+from .results import RESULT_DEFAULTS, EvalResult
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS evaluations (
+CREATE TABLE IF NOT EXISTS results (
+    identity_hash TEXT PRIMARY KEY,
     space TEXT NOT NULL,
     dataset TEXT NOT NULL,
     protocol TEXT NOT NULL,
-    protocol_hash TEXT NOT NULL,
     arch_key TEXT NOT NULL,
     seed INTEGER NOT NULL,
     arch TEXT NOT NULL,
     result TEXT NOT NULL,
-    protocol_record TEXT NOT NULL,
+    identity TEXT NOT NULL,
     versions TEXT NOT NULL,
-    created TEXT NOT NULL,
-    PRIMARY KEY (space, dataset, protocol, protocol_hash, arch_key, seed)
+    created TEXT NOT NULL
 )
 """
+LEGACY_TABLE = "evaluations"
+"""The table of a schema-1 cache, keyed by (space, dataset, protocol, protocol_hash, arch_key,
+seed) only."""
+
+
+class CacheFileError(RuntimeError):
+    """The cache file cannot be read as an evaluation cache (corrupt, or not SQLite)."""
 
 
 def default_cache_path() -> Path:
@@ -61,16 +79,18 @@ def default_cache_path() -> Path:
     return user_cache_dir() / "evaluations.sqlite"
 
 
-def protocol_hash(protocol: Protocol) -> str:
-    """A short fingerprint of every field of ``protocol``."""
-    text = json.dumps(protocol.as_dict(), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def _versions() -> str:
-    import torch
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "nas_env"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return json.dumps(versions)
 
-    return json.dumps({"python": platform.python_version(), "torch": torch.__version__})
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class EvaluationCache:
@@ -79,64 +99,148 @@ class EvaluationCache:
     :param path: the database file (created with its folder if missing); ``None``: the default
         under the user cache directory.
     :param timeout: seconds a writer waits for another process's lock.
+    :raises CacheFileError: if ``path`` exists but is not a readable cache.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(SCHEMA)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            # Read before writing anything: a damaged file is reported, never modified.
+            self._conn.execute("SELECT name FROM sqlite_master").fetchall()
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(SCHEMA)
+        except sqlite3.DatabaseError as err:
+            raise CacheFileError(
+                f"{self.path} is not a readable evaluation cache ({err}). It was left as it is: "
+                "move it aside to start a new cache there, or pass another cache_path "
+                "(--cache-path)."
+            ) from None
 
     def __repr__(self) -> str:
         return f"EvaluationCache({str(self.path)!r})"
 
-    def get(self, space: str, dataset: str, protocol: Protocol, arch_key: str,
-            seed: int) -> EvalResult | None:
-        """The stored result for this key, with ``source="cache"``, or ``None``."""
-        row = self._conn.execute(
-            "SELECT result FROM evaluations WHERE space=? AND dataset=? AND protocol=? AND "
-            "protocol_hash=? AND arch_key=? AND seed=?",
-            (space, dataset, protocol.name, protocol_hash(protocol), arch_key, seed),
-        ).fetchone()
+    def get(self, identity: dict) -> EvalResult | None:
+        """The result stored for the run ``identity`` names, with ``source="cache"``, or ``None``."""
+        row = self._conn.execute("SELECT result FROM results WHERE identity_hash=?",
+                                 (identity_hash(identity),)).fetchone()
         if row is None:
             return None
-        result = {**NOT_TRAINED, "evaluation_time": None, **json.loads(row[0])}
+        result = {**RESULT_DEFAULTS, **json.loads(row[0])}
         result["source"] = "cache"
         return result
 
-    def put(self, space: str, protocol: Protocol, result: EvalResult) -> bool:
-        """Store a finished ``result`` (one transaction); ``False`` if the key was already there."""
+    def put(self, identity: dict, result: EvalResult) -> bool:
+        """Store a finished ``result`` of the run ``identity`` names (one transaction); ``False``
+        if a row for it was already there.
+
+        :raises ValueError: if ``result`` is not that run's (another cell, seed or dataset).
+        """
+        for key in ("arch_key", "seed", "dataset"):
+            if result[key] != identity[key]:
+                raise ValueError(f"result has {key}={result[key]!r} but the identity it is stored "
+                                 f"under has {identity[key]!r}")
         cursor = self._conn.execute(
-            "INSERT OR IGNORE INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (space, result["dataset"], protocol.name, protocol_hash(protocol), result["arch_key"],
-             int(result["seed"]), result["arch"], json.dumps(result),
-             json.dumps(protocol.as_dict()), _versions(),
-             _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")),
+            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (identity_hash(identity), identity["space"], identity["dataset"],
+             identity["protocol"]["name"], identity["arch_key"], identity["seed"], result["arch"],
+             json.dumps(result), json.dumps(identity, sort_keys=True), _versions(), _now()),
         )
         return cursor.rowcount == 1
+
+    def complete(self, identity: dict, **measured) -> None:
+        """Fill in figures a stored row lacked (e.g. ``latency_ms``, measured later without
+        training); the row's other figures stay as stored."""
+        with self._transaction():
+            row = self._conn.execute("SELECT result FROM results WHERE identity_hash=?",
+                                     (identity_hash(identity),)).fetchone()
+            if row is None:
+                raise KeyError(f"{self.path} holds no row for {identity['arch_key']} "
+                               f"(seed {identity['seed']})")
+            result = {**json.loads(row[0]), **measured}
+            self._conn.execute("UPDATE results SET result=? WHERE identity_hash=?",
+                               (json.dumps(result), identity_hash(identity)))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def rows(self, space: str | None = None, dataset: str | None = None,
              protocol: str | None = None) -> Iterator[dict]:
         """Every stored row matching the filters, oldest first: the key columns, ``result`` (an
-        :class:`EvalResult`), ``protocol_record`` (the protocol's fields), ``versions``, ``created``."""
+        :class:`EvalResult`), ``identity`` (the run identity, whose ``protocol`` holds the
+        protocol's fields), ``versions``, ``created``."""
         where, args = [], []
         for column, value in (("space", space), ("dataset", dataset), ("protocol", protocol)):
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)
-        query = "SELECT * FROM evaluations" + (" WHERE " + " AND ".join(where) if where else "")
+        query = "SELECT * FROM results" + (" WHERE " + " AND ".join(where) if where else "")
         cursor = self._conn.execute(query + " ORDER BY rowid", args)
         names = [d[0] for d in cursor.description]
         for values in cursor:
             row = dict(zip(names, values))
-            for column in ("result", "protocol_record", "versions"):
+            for column in ("result", "identity", "versions"):
                 row[column] = json.loads(row[column])
+            row["result"] = {**RESULT_DEFAULTS, **row["result"]}
             yield row
 
+    def legacy_row_count(self) -> int:
+        """Rows of a schema-1 cache in this file (never served; see
+        :meth:`adopt_legacy_rows`)."""
+        if not self._has_legacy_table():
+            return 0
+        return self._conn.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE}").fetchone()[0]
+
+    def _has_legacy_table(self) -> bool:
+        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                  (LEGACY_TABLE,)).fetchone() is not None
+
+    def adopt_legacy_rows(self, dataset: str, data: dict, validation_fraction: float,
+                          drop_legacy: bool = False) -> int:
+        """Move the schema-1 rows of ``dataset`` into this cache under full identities, for rows
+        the caller knows were trained on the files that ``data`` fingerprints (see
+        :func:`nas_env.data.data_record`); the rows' precision and device come from each row's
+        own record, the split sizes from its protocol and ``data``. Rows already present are
+        kept. With ``drop_legacy``, the schema-1 table is removed once every row of it was moved.
+
+        :returns: the number of rows added.
+        """
+        if not self._has_legacy_table():
+            return 0
+        added = 0
+        with self._transaction():
+            legacy = self._conn.execute(
+                f"SELECT space, dataset, arch_key, seed, arch, result, protocol_record, versions, "
+                f"created FROM {LEGACY_TABLE} WHERE dataset=? ORDER BY rowid", (dataset,)).fetchall()
+            for space, name, arch_key, seed, arch, result, record, versions, created in legacy:
+                result_record, protocol = json.loads(result), Protocol.from_dict(json.loads(record))
+                identity = run_identity(
+                    space=space, arch_key=arch_key, dataset=name, data=data,
+                    split_sizes=_split_sizes(data, protocol, validation_fraction),
+                    protocol=protocol, seed=seed, precision=result_record["precision"],
+                    device_type=result_record["device"])
+                cursor = self._conn.execute(
+                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (identity_hash(identity), space, name, protocol.name, arch_key, seed, arch,
+                     result, json.dumps(identity, sort_keys=True), versions, created))
+                added += cursor.rowcount
+            left = self._conn.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE} WHERE dataset<>?",
+                                      (dataset,)).fetchone()[0]
+            if drop_legacy and not left:
+                self._conn.execute(f"DROP TABLE {LEGACY_TABLE}")
+        return added
+
     def __len__(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
     def close(self) -> None:
         self._conn.close()

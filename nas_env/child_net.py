@@ -28,10 +28,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .protocols import CELL_FILTERS, FC_UNITS
 from .spaces import LargeCell, SmallCell
 
-CELL_FILTERS = (64, 128)
-FC_UNITS = 4096
 DROPOUT = 0.5
 
 

@@ -24,29 +24,16 @@ from pathlib import Path
 import torch
 import torchvision
 
+from .identity import dataset_fingerprint
+from .paths import ENV_VAR, default_data_root, user_cache_dir  # noqa: F401
+
 DATASETS = {"mnist": torchvision.datasets.MNIST, "fashion_mnist": torchvision.datasets.FashionMNIST}
 SPLIT_SEED = 0
 VALIDATION_FRACTION = 0.1
-ENV_VAR = "NAS_ENV_DATA"
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """The dataset's files are neither in the data root nor downloadable."""
-
-
-def user_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/nas_env``, else ``~/.cache/nas_env``: where downloads and the evaluation
-    cache go by default."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nas_env"
-
-
-def default_data_root(root: str | os.PathLike | None = None) -> Path:
-    """Resolve the data root: ``root``, else ``$NAS_ENV_DATA``, else the per-user cache."""
-    if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]).expanduser()
-    return user_cache_dir() / "datasets"
 
 
 @dataclass(frozen=True)
@@ -61,6 +48,21 @@ class DataSplits:
     test_y: torch.Tensor
     dataset: str
     root: str
+    fingerprint: dict | None = None
+
+    def record(self) -> dict:
+        """What identifies this data in a run identity (:mod:`nas_env.identity`): the
+        fingerprint of the files it was loaded from and its split rule, or, for splits not loaded
+        from files, a SHA-256 of the tensors themselves."""
+        if self.fingerprint is not None:
+            return dict(self.fingerprint)
+        import hashlib
+
+        digest = hashlib.sha256()
+        for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+            digest.update(getattr(self, name).detach().cpu().contiguous().numpy().tobytes())
+        return {"tensors_sha256": digest.hexdigest(), "train_count": len(self.train_x),
+                "test_count": len(self.test_x)}
 
     def head(self, train: int | None = None, val: int | None = None,
              test: int | None = None) -> "DataSplits":
@@ -69,12 +71,13 @@ class DataSplits:
             return self
         return DataSplits(self.train_x[:train], self.train_y[:train], self.val_x[:val],
                           self.val_y[:val], self.test_x[:test], self.test_y[:test],
-                          dataset=self.dataset, root=self.root)
+                          dataset=self.dataset, root=self.root, fingerprint=self.fingerprint)
 
     def to(self, device: torch.device | str) -> "DataSplits":
         moved = {k: getattr(self, k).to(device) for k in
                  ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
-        return DataSplits(**moved, dataset=self.dataset, root=self.root)
+        return DataSplits(**moved, dataset=self.dataset, root=self.root,
+                          fingerprint=self.fingerprint)
 
 
 def _load_raw(dataset: str, root: Path, train: bool, download: bool):
@@ -158,4 +161,22 @@ def load_dataset(
         test_y=test_labels.long(),
         dataset=dataset,
         root=str(data_root),
+        fingerprint=data_record(dataset, data_root, split_seed, validation_fraction),
     )
+
+
+def data_record(dataset: str, root: str | os.PathLike | None = None, split_seed: int = SPLIT_SEED,
+                validation_fraction: float = VALIDATION_FRACTION) -> dict:
+    """The fingerprint of ``dataset``'s files under the data root (resolved as
+    :func:`load_dataset` does) with the split rule: what a run identity records of the data,
+    known without loading it.
+
+    :raises DatasetNotFoundError: if the files are not there.
+    """
+    try:
+        fingerprint = dataset_fingerprint(dataset, default_data_root(root))
+    except FileNotFoundError as err:
+        raise DatasetNotFoundError(
+            f"{err}. Point --data-root or ${ENV_VAR} at a folder that holds them.") from None
+    return {**fingerprint, "split_seed": int(split_seed),
+            "validation_fraction": float(validation_fraction)}

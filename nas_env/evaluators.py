@@ -60,7 +60,8 @@ def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator
         arch=cell.to_string(), arch_key=cell.key,
         arch_index=cell.index if isinstance(cell, SmallCell) else None,
         seed=seed, num_seeds=0 if seed is None else 1, validation_accuracy=math.nan,
-        test_accuracy=math.nan, val_curve=[], training_time=0.0, evaluation_time=0.0,
+        test_accuracy=math.nan, val_curve=[], train_loss_sum=None, loss_curve=[],
+        training_time=0.0, evaluation_time=0.0,
         **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
         failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
         fidelity=0.0 if seed is None else 1.0, device="", precision="", **NOT_TRAINED,
@@ -90,11 +91,16 @@ def mean_result(results: Sequence[EvalResult]) -> EvalResult:
     merged = dict(first)
     merged.update({k: float(np.mean([r[k] for r in results]))
                    for k in ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")})
+    losses = [r.get("train_loss_sum") for r in results]
+    merged["train_loss_sum"] = None if None in losses else float(np.mean(losses))
+    loss_curves = [dict(map(tuple, r["loss_curve"])) for r in results]
+    loss_epochs = sorted(set.intersection(*(set(c) for c in loss_curves)))
     times = [r.get("evaluation_time") for r in results]
     merged["evaluation_time"] = None if None in times else float(np.mean(times))
     merged.update(
         seed=None, num_seeds=len(results),
         val_curve=[[e, float(np.mean([c[e] for c in curves]))] for e in epochs],
+        loss_curve=[[e, float(np.mean([c[e] for c in loss_curves]))] for e in loss_epochs],
         diverged=any(r["diverged"] for r in results),
         failure=next((r["failure"] for r in results if r["failure"]), None),
         source="cache" if all(r["source"] == "cache" for r in results) else "training",
@@ -282,6 +288,7 @@ class LiveEvaluator(Evaluator):
         self.device, self.precision, self.threads = device, precision, threads
         self.measure_latency = measure_latency
         self._data = None
+        self._data_record: dict | None = None
         self._sizes: dict[str, dict] = {}
         self.backend.bind(
             TrainingSpec(dataset, None if data_root is None else str(data_root),
@@ -298,6 +305,23 @@ class LiveEvaluator(Evaluator):
 
             self._data = load_dataset(self.dataset, self.data_root)
         return self._data
+
+    def identity(self, cell: SmallCell | LargeCell, seed: int) -> dict:
+        """The run identity (:func:`nas_env.identity.run_identity`) under which this evaluator
+        looks up and stores ``cell``'s training with ``seed``: the dataset's files are
+        fingerprinted (once) without loading them."""
+        from .data import VALIDATION_FRACTION, data_record
+        from .identity import run_identity, split_sizes
+
+        if self._data_record is None:
+            self._data_record = (self._data.record() if self._data is not None
+                                 else data_record(self.dataset, self.data_root))
+        precision = self._protocol.precision if self.precision == "auto" else self.precision
+        return run_identity(
+            space=self.space, arch_key=cell.key, dataset=self.dataset, data=self._data_record,
+            split_sizes=split_sizes(self._data_record, self._protocol, VALIDATION_FRACTION),
+            protocol=self._protocol, seed=seed, precision=precision,
+            device_type=self.backend.device_type(self.device))
 
     def _check_space(self, cell) -> None:
         if _space_of(cell) != self.space:
@@ -331,7 +355,7 @@ class LiveEvaluator(Evaluator):
         self._check_space(cell)
         if self.cache is None:
             return None
-        found = self.cache.get(self.space, self.dataset, self._protocol, cell.key, int(seed))
+        found = self.cache.get(self.identity(cell, int(seed)))
         return None if found is None else dict(found, arch=cell.to_string())
 
     def _seeds(self, rng: np.random.Generator | None) -> list[int]:
@@ -371,12 +395,16 @@ class LiveEvaluator(Evaluator):
         results: dict[tuple[str, int], EvalResult] = {}
         jobs, keys = [], []
         for key, (cell, seed) in distinct.items():
-            cached = self.cache.get(self.space, self.dataset, self._protocol, cell.key, seed) \
-                if self.cache is not None else None
+            identity = self.identity(cell, seed) if self.cache is not None else None
+            cached = self.cache.get(identity) if identity is not None else None
             if cached is not None:
+                if self.measure_latency and math.isnan(cached["latency_ms"]):
+                    cached = self._complete_latency(cell, identity, cached)
                 results[key] = cached
             else:
-                jobs.append(Job(cell, seed))
+                # Equivalent cells share a key; each trains as the canonical one, so a result
+                # does not depend on which of them was asked first.
+                jobs.append(Job(cell.canonical(), seed))
                 keys.append(key)
         if jobs:
             outcomes = self.backend.run(jobs)
@@ -387,11 +415,24 @@ class LiveEvaluator(Evaluator):
                         outcome = failed_result(job.cell, self.size(job.cell), outcome, job.seed,
                                                 self)
                     elif self.cache is not None:
-                        self.cache.put(self.space, self._protocol, outcome)
+                        # Stored under the conditions it ran under (a worker may have had a GPU).
+                        self.cache.put(dict(self.identity(job.cell, job.seed),
+                                            precision=outcome["precision"],
+                                            device_type=outcome["device"]), outcome)
                     results[keys[i]] = outcome
             finally:
                 outcomes.close()  # on an interrupt: cancel what did not finish
         return results
+
+    def _complete_latency(self, cell, identity: dict, cached: EvalResult) -> EvalResult:
+        """A cached row stored without latency, with its latency measured now (no training
+        needed: latency does not depend on the weights) and stored in its row."""
+        from .child_net import ChildNet
+        from .training import measure_latency_ms
+
+        latency = measure_latency_ms(ChildNet(cell.canonical()), (1, 1, 28, 28))
+        self.cache.complete(identity, latency_ms=latency)
+        return dict(cached, latency_ms=latency)
 
     def close(self) -> None:
         self.backend.close()

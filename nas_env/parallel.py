@@ -177,6 +177,13 @@ class EvalBackend(ABC):
     def close(self) -> None:
         """Shut the workers down. The backend starts them again if used after."""
 
+    def device_type(self, device: str) -> str:
+        """The device type (``"cpu"``, ``"cuda"``) the jobs will train on when asked for
+        ``device`` (``"auto"``: CUDA where this machine has it)."""
+        from .training import resolve_device
+
+        return resolve_device(device).type
+
     def _stop_applies(self) -> bool:
         """A stop request is in force and the jobs have somewhere to save their state."""
         return self.spec.checkpoint_dir is not None and stop_requested()
@@ -449,6 +456,12 @@ class RayBackend(EvalBackend):
             if self.runtime_env is not None:
                 options["runtime_env"] = self.runtime_env
             self._remote = ray.remote(_ray_job).options(**options)
+
+    def device_type(self, device: str) -> str:
+        """Where a task reserves a GPU, ``"auto"`` means its GPU, whatever the driver has."""
+        if str(device) == "auto" and self.num_gpus > 0:
+            return "cuda"
+        return super().device_type(device)
 
     def _threads(self) -> int:
         """Torch threads per task: the spec's, else the CPUs the task reserves (at least 1)."""

@@ -10,7 +10,11 @@ Keys
 ``arch`` (string form), ``arch_key`` (canonical key: equivalent cells share it), ``arch_index``
 (A_small's ``8 * op1 + op2``; ``None`` for A_large), ``seed`` (the training seed; ``None`` for a mean
 over seeds), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (percent),
-``val_curve`` (``[[epoch, validation_accuracy], ...]`` at every checkpoint), ``training_time``
+``val_curve`` (``[[epoch, validation_accuracy], ...]`` at every checkpoint), ``train_loss_sum``
+(the summed training loss of every optimiser step: Ru et al.'s "training speed estimate", TSE;
+``None`` where not recorded, as in the reward tables), ``loss_curve`` (``[[epoch, mean training loss
+since the previous checkpoint], ...]`` at the validation checkpoints; ``[]`` where not recorded),
+``training_time``
 (seconds of the training loop, its validation checkpoints included: the cost a search is charged),
 ``evaluation_time`` (the seconds of ``training_time`` spent on the validation checkpoints, so the
 optimiser's share is the difference; ``None`` where not recorded, as in the reward tables),
@@ -43,6 +47,8 @@ class EvalResult(TypedDict):
     validation_accuracy: float
     test_accuracy: float
     val_curve: list
+    train_loss_sum: Optional[float]
+    loss_curve: list
     training_time: float
     evaluation_time: Optional[float]
     trainable_parameters: int
@@ -68,3 +74,7 @@ RESULT_KEYS: tuple[str, ...] = tuple(EvalResult.__annotations__)
 NOT_TRAINED = {"worker": None, "wait_seconds": 0.0, "run_seconds": 0.0}
 """The worker keys of a record no worker produced (a table row, a skipped cell, a result cached
 before these keys existed)."""
+
+RESULT_DEFAULTS = {**NOT_TRAINED, "evaluation_time": None, "train_loss_sum": None,
+                   "loss_curve": []}
+"""What a record written before a key existed holds for it (a table row, an older cache row)."""

@@ -6,9 +6,10 @@ generators, the validation curve so far and the time spent) every ``checkpoint_e
 of training, and a later call for the same run resumes from it and finishes with the numbers
 the uninterrupted run would have given. The file is deleted once the run is done.
 
-A run is named by what determines its numbers (:func:`run_identity`): the cell's canonical key,
-the dataset and the sizes of its splits, the protocol's fields, the seed, the precision and the
-device type; its file is ``{checkpoint_dir}/{sha256 of that}.pt``, so any caller (the table
+A run is named by what determines its numbers (:func:`nas_env.identity.run_identity`, the
+identity the evaluation cache keys its rows by: the cell's canonical key, the dataset's files and
+the sizes of its splits, the protocol's fields, the seed, the precision, the device type and the
+schema version); its file is ``{checkpoint_dir}/{sha256 of that}.pt``, so any caller (the table
 builder, a live evaluator, ``retrain_cells.py``) resumes any other's run. Writes are atomic (a
 temporary file renamed over the old one), so an interrupt during a save leaves the previous
 checkpoint. A run holds a lock on ``{file}.lock`` while it trains (:func:`claim_run`), so a
@@ -50,14 +51,6 @@ def default_checkpoint_dir() -> Path:
     from .data import user_cache_dir
 
     return user_cache_dir() / "checkpoints"
-
-
-def run_identity(arch_key: str, dataset: str, split_sizes: tuple[int, int, int], protocol: dict,
-                 seed: int, precision: str, device_type: str) -> dict:
-    """What determines a training run's numbers, as JSON-ready values."""
-    return {"arch_key": arch_key, "dataset": dataset, "split_sizes": list(split_sizes),
-            "protocol": protocol, "seed": int(seed), "precision": precision,
-            "device_type": device_type}
 
 
 def checkpoint_file(directory: str | os.PathLike, identity: dict) -> Path:

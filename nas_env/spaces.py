@@ -187,6 +187,10 @@ class SmallCell:
         """Canonical key; ops in sequence do not commute, so it is the string form."""
         return self.to_string()
 
+    def canonical(self) -> "SmallCell":
+        """The cell itself: every A_small cell is its own canonical form."""
+        return self
+
     def paper_name(self) -> str:
         """The paper's notation, e.g. ``<3x3 conv, max>``."""
         return f"<{PAPER_OP_NAMES[self.op1]}, {PAPER_OP_NAMES[self.op2]}>"
@@ -303,6 +307,11 @@ class LargeCell:
             pairs = sorted([(blk.op1, blk.h_a), (blk.op2, blk.h_b)])
             parts.append("|" + "|".join(f"{op}~{h}" for op, h in pairs) + "|")
         return "+".join(parts)
+
+    def canonical(self) -> "LargeCell":
+        """The equivalent cell whose string form is :attr:`key` (each block's pairs sorted):
+        every cell with this key trains as this one, so their results agree."""
+        return LargeCell.from_string(self.key)
 
     def __str__(self) -> str:
         return self.to_string()

@@ -279,10 +279,13 @@ def export_cache_table(
     if not rows:
         raise ValueError(f"{cache.path} holds no {space} results on {dataset} with protocol "
                          f"{protocol!r}")
-    if len({row["protocol_hash"] for row in rows}) > 1:
-        raise ValueError(f"{cache.path} holds results of several different protocols named "
-                         f"{protocol!r}; a table records one protocol")
-    proto = Protocol.from_dict(rows[0]["protocol_record"])
+    conditions = {json.dumps([row["identity"]["protocol"], row["identity"]["data"],
+                              row["identity"]["split_sizes"]], sort_keys=True) for row in rows}
+    if len(conditions) > 1:
+        raise ValueError(f"{cache.path} holds results named {protocol!r} of several different "
+                         "protocols or datasets files; a table records one protocol on one "
+                         "dataset")
+    proto = Protocol.from_dict(rows[0]["identity"]["protocol"])
     results = [row["result"] for row in rows]
     table = pd.DataFrame([
         {**{k: r[k] for k in TABLE_COLUMNS if k != "val_curve"}, "val_curve": json.dumps(r["val_curve"])}

@@ -1,18 +1,6 @@
 """Train and evaluate one child network under a named protocol.
 
-Protocols
----------
-``paper``
-    The paper's: 10 epochs, Adam at a constant lr 1e-4, NLL loss. The paper names no batch size;
-    we use 128.
-``fast``
-    1 epoch, Adam with a one-cycle schedule peaking at lr 2e-3, batch 128, NLL loss.
-
-``cheap``
-    For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
-    128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
-    one-cycle to lr 5e-3), validated and tested on 2,000 images each;
-    see :data:`PROTOCOLS` and ``docs/fidelity.md`` for how it was chosen and how it ranks cells.
+Protocols are configuration (:mod:`nas_env.protocols`); this module runs one.
 
 A run returns an :class:`~nas_env.results.EvalResult` (see :func:`train_child`). Accuracies are
 percentages.
@@ -30,21 +18,20 @@ import math
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .child_net import (
-    CELL_FILTERS,
-    FC_UNITS,
     ChildNet,
     count_flops,
     count_parameters,
     network_size,
 )
 from .data import DataSplits
+from .protocols import PRECISIONS, PROTOCOLS, SCHEDULES, Protocol, get_protocol  # noqa: F401
+from .identity import run_identity
 from .results import EvalResult
 from .run_checkpoint import (
     CHECKPOINT_EVERY,
@@ -52,115 +39,10 @@ from .run_checkpoint import (
     checkpoint_file,
     claim_run,
     load_checkpoint,
-    run_identity,
     save_checkpoint,
     stop_requested,
 )
 from .spaces import LargeCell, SmallCell
-
-
-SCHEDULES = ("constant", "onecycle")
-PRECISIONS = ("bf16", "fp32")
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How a child network is trained.
-
-    :param name: the protocol's name.
-    :param epochs: passes over the train split.
-    :param lr: Adam's learning rate (the peak of the one-cycle schedule).
-    :param schedule: ``"constant"`` or ``"onecycle"``.
-    :param batch_size: images per step.
-    :param checkpoints_per_epoch: validation evaluations per epoch.
-    :param optimizer: ``"adam"``, the only one implemented (recorded so a table says what it used).
-    :param loss: ``"nll"`` (negative log-likelihood of the log-softmax), the only one implemented.
-    :param train_images: train on the first this many images of the train split (the split is a
-        fixed random permutation, so this is a fixed random subset); ``None``: all of it.
-    :param val_images: validate on the first this many validation images; ``None``: all.
-    :param test_images: test on the first this many test images; ``None``: all.
-    :param filters: the two cells' filter counts of the network trained. Narrower than the paper's
-        ``(64, 128)`` makes a cheaper proxy of the same architecture; sizes are still reported
-        for the paper-size network.
-    :param fc_units: the hidden fully connected layer's width in the network trained.
-    :param precision: what ``precision="auto"`` means for this protocol: ``"bf16"`` autocast (with
-        channels_last on CPU) or ``"fp32"``.
-    """
-
-    name: str
-    epochs: int
-    lr: float
-    schedule: str
-    batch_size: int
-    checkpoints_per_epoch: int
-    optimizer: str = "adam"
-    loss: str = "nll"
-    train_images: int | None = None
-    val_images: int | None = None
-    test_images: int | None = None
-    filters: tuple[int, int] = CELL_FILTERS
-    fc_units: int = FC_UNITS
-    precision: str = "bf16"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", tuple(self.filters))
-        if self.optimizer != "adam" or self.loss != "nll":
-            raise ValueError(f"optimizer={self.optimizer!r}, loss={self.loss!r}; train_child "
-                             "implements the paper's: optimizer='adam', loss='nll'")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision={self.precision!r}; allowed: {', '.join(PRECISIONS)}")
-        counts = {"epochs": self.epochs, "batch_size": self.batch_size,
-                  "checkpoints_per_epoch": self.checkpoints_per_epoch, "fc_units": self.fc_units,
-                  "train_images": self.train_images or 1, "val_images": self.val_images or 1,
-                  "test_images": self.test_images or 1}
-        for key, value in counts.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{key}={value!r}; allowed: an integer >= 1")
-        if len(self.filters) != 2 or not all(isinstance(f, int) and f >= 1 for f in self.filters):
-            raise ValueError(f"filters={self.filters!r}; allowed: two integers >= 1")
-
-    @property
-    def full_size(self) -> bool:
-        """Whether the network trained is the paper-size one."""
-        return self.filters == CELL_FILTERS and self.fc_units == FC_UNITS
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, record: dict) -> "Protocol":
-        """The protocol a sidecar or cache row recorded; keys added since it was written take
-        their defaults (which are what every older protocol used)."""
-        unknown = set(record) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"protocol record has unknown keys {sorted(unknown)}")
-        return cls(**record)
-
-
-PROTOCOLS: dict[str, Protocol] = {
-    "paper": Protocol("paper", epochs=10, lr=1e-4, schedule="constant", batch_size=128,
-                      checkpoints_per_epoch=1),
-    "fast": Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
-                     checkpoints_per_epoch=4),
-    # Searching on a CPU; docs/fidelity.md gives the measurements behind every number.
-    "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=32,
-                      checkpoints_per_epoch=1, train_images=4_000, val_images=2_000,
-                      test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
-}
-
-
-def get_protocol(protocol: str | dict | Protocol) -> Protocol:
-    """A protocol from its name in :data:`PROTOCOLS`, its fields as a dict (e.g. from JSON), or
-    itself."""
-    if isinstance(protocol, Protocol):
-        return protocol
-    if isinstance(protocol, dict):
-        return Protocol.from_dict(protocol)
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[protocol]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -255,6 +137,7 @@ def train_child(
         loaded: nothing new to save), and the same call resumes it.
     """
     proto = get_protocol(protocol)
+    asked, cell = cell, cell.canonical()
     dev = resolve_device(device)
     precision = proto.precision if precision == "auto" else precision
     if precision not in PRECISIONS:
@@ -270,11 +153,25 @@ def train_child(
         with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), \
                 contextlib.ExitStack() as held:
             torch.manual_seed(seed)
-            return _train(cell, data, proto, seed, dev, precision, on_step, measure_latency,
-                          checkpoint_dir, checkpoint_every, held)
+            result = _train(cell, data, proto, seed, dev, precision, on_step, measure_latency,
+                            checkpoint_dir, checkpoint_every, held)
+            return dict(result, arch=asked.to_string())
     finally:
         torch.set_num_threads(previous_threads)
         torch.backends.cudnn.allow_tf32 = previous_tf32
+
+
+def training_identity(cell: SmallCell | LargeCell, data: DataSplits, protocol: Protocol,
+                      seed: int, precision: str, device_type: str) -> dict:
+    """The run identity (:func:`nas_env.identity.run_identity`) of training ``cell`` on ``data``
+    (the whole splits, before the protocol's subsets) under ``protocol``."""
+    heads = (protocol.train_images, protocol.val_images, protocol.test_images)
+    sizes = [len(x) if n is None else min(len(x), n)
+             for x, n in zip((data.train_x, data.val_x, data.test_x), heads)]
+    return run_identity(space="small" if isinstance(cell, SmallCell) else "large",
+                        arch_key=cell.key, dataset=data.dataset, data=data.record(),
+                        split_sizes=sizes, protocol=protocol, seed=seed, precision=precision,
+                        device_type=device_type)
 
 
 def _latency(cell, net: torch.nn.Module, proto: Protocol, input_shape: tuple[int, ...]) -> float:
@@ -336,6 +233,10 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
     generator = torch.Generator().manual_seed(seed)
 
     val_curve: list[list[float]] = []
+    loss_curve: list[list[float]] = []
+    # Summed on the device, read once per validation checkpoint: no sync per step.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+    segment_start_sum, segment_start_step = 0.0, 0
     nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
     diverged = False
     step = 0
@@ -343,9 +244,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
     first_epoch, first_batch, order = 0, 0, None
     path = identity = None
     if checkpoint_dir is not None:
-        identity = run_identity(cell.key, data.dataset,
-                                (n_train, len(data.val_x), len(data.test_x)), proto.as_dict(),
-                                seed, precision, dev.type)
+        identity = training_identity(cell, data, proto, seed, precision, dev.type)
         path = checkpoint_file(checkpoint_dir, identity)
         if stop_requested() and path.exists():  # stop before loading (and rewriting) its state
             raise RunStopped(path, 0, total_steps,
@@ -357,6 +256,9 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
             first_epoch, first_batch = saved["epoch"], saved["next_batch"]
             order = saved["order"].to(dev)
             step, val_curve = saved["step"], saved["val_curve"]
+            loss_curve = saved["loss_curve"]
+            loss_sum += saved["loss_sum"]
+            segment_start_sum, segment_start_step = saved["loss_segment"]
             nonfinite |= bool(saved["nonfinite"])
             evaluation_time, earlier_training_time = saved["evaluation_time"], saved["training_time"]
 
@@ -368,6 +270,8 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
             "cuda_rng": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
             "epoch": epoch, "next_batch": next_batch, "order": order.cpu(), "step": step,
             "val_curve": val_curve, "nonfinite": bool(nonfinite),
+            "loss_curve": loss_curve, "loss_sum": float(loss_sum),
+            "loss_segment": (segment_start_sum, segment_start_step),
             "evaluation_time": evaluation_time,
             "training_time": earlier_training_time + time.perf_counter() - start})
 
@@ -389,6 +293,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
             if scheduler is not None:
                 scheduler.step()
             nonfinite |= ~torch.isfinite(loss.detach())
+            loss_sum += loss.detach()
             step += 1
             if on_step is not None:
                 on_step(step, total_steps)
@@ -396,6 +301,10 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 if bool(nonfinite):
                     diverged = True
                     break
+                summed = float(loss_sum)
+                loss_curve.append([round(step / steps_per_epoch, 4),
+                                   (summed - segment_start_sum) / (step - segment_start_step)])
+                segment_start_sum, segment_start_step = summed, step
                 evaluation_start = time.perf_counter()
                 val_curve.append([round(step / steps_per_epoch, 4),
                                   evaluate(net, data.val_x, data.val_y, precision)])
@@ -425,6 +334,8 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
         validation_accuracy=final_val,
         test_accuracy=test_accuracy,
         val_curve=val_curve,
+        train_loss_sum=float(loss_sum),
+        loss_curve=loss_curve,
         training_time=training_time,
         evaluation_time=evaluation_time,
         **sizes,

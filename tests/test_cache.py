@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nas_env.cache import EvaluationCache, protocol_hash
+from nas_env.cache import CacheFileError, EvaluationCache
+from nas_env.identity import identity_hash, run_identity
 from nas_env.spaces import LargeCell
 from nas_env.training import PROTOCOLS, Protocol
 
@@ -23,12 +24,25 @@ REPO = Path(__file__).resolve().parents[1]
 def fake_result(cell: LargeCell, seed: int = 0, accuracy: float = 90.0) -> dict:
     return {"arch": cell.to_string(), "arch_key": cell.key, "arch_index": None, "seed": seed,
             "num_seeds": 1, "validation_accuracy": accuracy, "test_accuracy": accuracy - 1,
-            "val_curve": [[1.0, accuracy]], "training_time": 12.5, "evaluation_time": 2.0,
+            "val_curve": [[1.0, accuracy]], "train_loss_sum": 40.0, "loss_curve": [[1.0, 0.4]],
+            "training_time": 12.5, "evaluation_time": 2.0,
             "trainable_parameters": 10,
             "cell_parameters": 5, "flops": 20, "latency_ms": float("nan"), "diverged": False,
             "failure": None, "source": "training", "dataset": "mnist", "protocol": "cheap",
             "fidelity": 1.0, "device": "cpu", "precision": "fp32", "worker": "host:123",
             "wait_seconds": 0.5, "run_seconds": 13.0}
+
+
+DATA = {"sha256": "a" * 64, "train_count": 300, "test_count": 100, "split_seed": 0,
+        "validation_fraction": 0.1}
+
+
+def identity(cell: LargeCell, seed: int = 0, protocol: Protocol = CHEAP, **changes) -> dict:
+    """The identity a live evaluator on the synthetic data would store ``cell`` under."""
+    record = run_identity(space="large", arch_key=cell.key, dataset="mnist", data=DATA,
+                          split_sizes=[270, 30, 100], protocol=protocol, seed=seed,
+                          precision="fp32", device_type="cpu")
+    return {**record, **changes}
 
 
 def cell_number(i: int) -> LargeCell:
@@ -39,9 +53,9 @@ def cell_number(i: int) -> LargeCell:
 def test_a_stored_result_comes_back_marked_as_cached(tmp_path):
     cache = EvaluationCache(tmp_path / "c.sqlite")
     cell = cell_number(3)
-    assert cache.get("large", "mnist", CHEAP, cell.key, 0) is None
-    assert cache.put("large", CHEAP, fake_result(cell))
-    got = cache.get("large", "mnist", CHEAP, cell.key, 0)
+    assert cache.get(identity(cell)) is None
+    assert cache.put(identity(cell), fake_result(cell))
+    got = cache.get(identity(cell))
     assert got == {**fake_result(cell), "source": "cache", "latency_ms": got["latency_ms"]}
     assert got["latency_ms"] != got["latency_ms"]  # NaN survives the round trip
 
@@ -50,40 +64,99 @@ def test_a_row_stored_before_the_worker_keys_reads_as_not_trained_by_a_worker(tm
     cache = EvaluationCache(tmp_path / "c.sqlite")
     cell = cell_number(4)
     old = {k: v for k, v in fake_result(cell).items()
-           if k not in ("worker", "wait_seconds", "run_seconds")}
-    cache.put("large", CHEAP, old)
-    got = cache.get("large", "mnist", CHEAP, cell.key, 0)
+           if k not in ("worker", "wait_seconds", "run_seconds", "train_loss_sum", "loss_curve")}
+    cache.put(identity(cell), old)
+    got = cache.get(identity(cell))
     assert (got["worker"], got["wait_seconds"], got["run_seconds"]) == (None, 0.0, 0.0)
+    assert got["loss_curve"] == [] and got["train_loss_sum"] is None
 
 
-def test_the_key_is_canonical_and_includes_seed_dataset_and_protocol(tmp_path):
+def test_the_key_is_canonical_and_covers_every_condition_of_the_run(tmp_path):
     cache = EvaluationCache(tmp_path / "c.sqlite")
     cell = LargeCell([(0, 0, "conv3x3", "identity")])
     swapped = LargeCell([(0, 0, "identity", "conv3x3")])
-    cache.put("large", CHEAP, fake_result(cell))
-    assert cache.get("large", "mnist", CHEAP, swapped.key, 0) is not None
-    assert cache.get("large", "mnist", CHEAP, cell.key, 1) is None
-    assert cache.get("large", "fashion_mnist", CHEAP, cell.key, 0) is None
-    assert cache.get("small", "mnist", CHEAP, cell.key, 0) is None
-    # Same name, other settings: another protocol, so another row.
+    cache.put(identity(cell), fake_result(cell))
+    assert cache.get(identity(swapped)) is not None
     renamed = Protocol(**{**CHEAP.as_dict(), "train_images": 100})
-    assert protocol_hash(renamed) != protocol_hash(CHEAP)
-    assert cache.get("large", "mnist", renamed, cell.key, 0) is None
+    other_data = {**DATA, "sha256": "b" * 64}  # same name, other files
+    for changed in (identity(cell, seed=1), identity(cell, dataset="fashion_mnist"),
+                    identity(cell, space="small"), identity(cell, protocol=renamed),
+                    identity(cell, data=other_data), identity(cell, split_sizes=[200, 30, 100]),
+                    identity(cell, precision="bf16"), identity(cell, device_type="cuda"),
+                    identity(cell, schema=1)):
+        assert identity_hash(changed) != identity_hash(identity(cell))
+        assert cache.get(changed) is None
+
+
+def test_a_result_is_refused_under_another_runs_identity(tmp_path):
+    cache = EvaluationCache(tmp_path / "c.sqlite")
+    with pytest.raises(ValueError, match="seed"):
+        cache.put(identity(cell_number(1), seed=1), fake_result(cell_number(1), seed=0))
+
+
+def test_a_row_without_latency_is_completed_in_place(tmp_path):
+    cache = EvaluationCache(tmp_path / "c.sqlite")
+    cell = cell_number(2)
+    cache.put(identity(cell), fake_result(cell))
+    cache.complete(identity(cell), latency_ms=1.5)
+    got = cache.get(identity(cell))
+    assert got["latency_ms"] == 1.5 and got["validation_accuracy"] == 90.0
+    with pytest.raises(KeyError):
+        cache.complete(identity(cell_number(5)), latency_ms=1.0)
+
+
+LEGACY_SCHEMA = """
+CREATE TABLE evaluations (space TEXT, dataset TEXT, protocol TEXT, protocol_hash TEXT,
+    arch_key TEXT, seed INTEGER, arch TEXT, result TEXT, protocol_record TEXT, versions TEXT,
+    created TEXT, PRIMARY KEY (space, dataset, protocol, protocol_hash, arch_key, seed))
+"""
+
+
+def test_rows_of_a_cache_without_identities_are_served_only_once_adopted(tmp_path):
+    import json
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(LEGACY_SCHEMA)
+    cell = cell_number(7)
+    conn.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 ("large", "mnist", "cheap", "x", cell.key, 0, cell.to_string(),
+                  json.dumps(fake_result(cell)), json.dumps(CHEAP.as_dict()), "{}", "2026-01-01"))
+    conn.commit()
+    conn.close()
+    cache = EvaluationCache(path)
+    assert cache.legacy_row_count() == 1 and len(cache) == 0
+    wanted = identity(cell, split_sizes=[270, 30, 100])
+    assert cache.get(wanted) is None  # never served as it was stored
+    assert cache.adopt_legacy_rows("mnist", DATA, 0.1, drop_legacy=True) == 1
+    assert cache.get(wanted)["validation_accuracy"] == 90.0
+    assert cache.legacy_row_count() == 0
+
+
+def test_a_corrupt_cache_file_is_named_and_left_untouched(tmp_path):
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    before = path.read_bytes()
+    with pytest.raises(CacheFileError, match="broken.sqlite.*move it aside"):
+        EvaluationCache(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.sqlite"]
 
 
 def test_the_first_result_for_a_key_wins(tmp_path):
     cache = EvaluationCache(tmp_path / "c.sqlite")
     cell = cell_number(1)
-    assert cache.put("large", CHEAP, fake_result(cell, accuracy=90.0))
-    assert not cache.put("large", CHEAP, fake_result(cell, accuracy=50.0))
-    assert cache.get("large", "mnist", CHEAP, cell.key, 0)["validation_accuracy"] == 90.0
+    assert cache.put(identity(cell), fake_result(cell, accuracy=90.0))
+    assert not cache.put(identity(cell), fake_result(cell, accuracy=50.0))
+    assert cache.get(identity(cell))["validation_accuracy"] == 90.0
     assert len(cache) == 1
 
 
 def _write_rows(path: str, start: int, count: int) -> None:
     cache = EvaluationCache(path)
     for i in range(start, start + count):
-        cache.put("large", CHEAP, fake_result(cell_number(i)))
+        cache.put(identity(cell_number(i)), fake_result(cell_number(i)))
     cache.close()
 
 
@@ -131,7 +204,7 @@ def test_a_killed_evaluation_leaves_no_row(tmp_path, synthetic_data_root):
     cache = EvaluationCache(path)
     assert len(cache) == 0
     # The file is intact: another writer can use it at once.
-    cache.put("large", CHEAP, fake_result(cell_number(0)))
+    cache.put(identity(cell_number(0)), fake_result(cell_number(0)))
     assert len(cache) == 1
 
 

@@ -16,10 +16,13 @@ from nas_env.benchmark import TABLE_COLUMNS, RewardTable
 from nas_env.cache import EvaluationCache
 from nas_env.spaces import SmallCell
 from nas_env.table_builder import export_cache_table
+from nas_env.identity import run_identity
 from nas_env.training import PROTOCOLS, Protocol
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "small_fixture.csv"
+DATA = {"sha256": "a" * 64, "train_count": 60_000, "test_count": 10_000, "split_seed": 0,
+        "validation_fraction": 0.1}
 
 
 @pytest.fixture
@@ -31,7 +34,10 @@ def filled_cache(tmp_path) -> EvaluationCache:
         for j in range(int(table.num_seeds[cell.index])):
             record = dict(table._seed_records[cell.index][j])
             record.update(source="training", val_curve=[list(p) for p in record["val_curve"]])
-            cache.put("small", PROTOCOLS["fast"], record)
+            cache.put(run_identity(space="small", arch_key=cell.key, dataset="mnist", data=DATA,
+                                   split_sizes=[54_000, 6_000, 10_000], protocol=PROTOCOLS["fast"],
+                                   seed=record["seed"], precision=record["precision"],
+                                   device_type=record["device"]), record)
     return cache
 
 

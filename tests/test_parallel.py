@@ -248,7 +248,7 @@ def _stored_rows(cache: Path) -> int:
         return 0
     conn = sqlite3.connect(f"file:{cache}?mode=ro", uri=True, timeout=1)
     try:
-        return conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+        return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     except sqlite3.OperationalError:  # no table yet, or locked for a moment
         return 0
     finally:

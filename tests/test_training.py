@@ -97,6 +97,8 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_numbers(
                           checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
     assert steps[0] == stop_step and steps[-1] == 10  # 5 steps per epoch, 2 epochs
     assert resumed["val_curve"] == whole["val_curve"]
+    assert resumed["loss_curve"] == whole["loss_curve"]
+    assert resumed["train_loss_sum"] == pytest.approx(whole["train_loss_sum"], rel=1e-12)
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     assert resumed["validation_accuracy"] == whole["validation_accuracy"]
     assert resumed["training_time"] > 0
@@ -124,8 +126,9 @@ def test_a_checkpoint_serves_only_its_own_run(synthetic_data, tmp_path):
     train_child(CELL, synthetic_data, fp32, seed=1, device="cpu", measure_latency=False,
                 checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
     assert steps[0] == 1 and path.exists()
-    other = {"arch_key": "x", "dataset": "mnist", "split_sizes": [1, 1, 1], "protocol": {},
-             "seed": 0, "precision": "fp32", "device_type": "cpu"}
+    other = {"schema": 2, "space": "large", "arch_key": "x", "dataset": "mnist", "data": {},
+             "split_sizes": [1, 1, 1], "protocol": {}, "seed": 0, "precision": "fp32",
+             "device_type": "cpu"}
     with pytest.raises(ValueError, match="belongs to another run"):
         load_checkpoint(path, other)
     assert checkpoint_file(tmp_path, other) != path
@@ -202,6 +205,8 @@ def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_n
                           checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
     assert steps == list(range(5, 11))
     assert resumed["val_curve"] == whole["val_curve"]
+    assert resumed["loss_curve"] == whole["loss_curve"]
+    assert resumed["train_loss_sum"] == pytest.approx(whole["train_loss_sum"], rel=1e-12)
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     assert not list(tmp_path.iterdir())
 

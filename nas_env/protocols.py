@@ -1,0 +1,133 @@
+"""Training protocols: how a child network is trained, as plain configuration.
+
+A :class:`Protocol` names every setting of a training run (epochs, learning rate and schedule,
+batch size, the subsets of each split, the width of the network trained, the precision); the
+named ones are in :data:`PROTOCOLS`. This module imports neither torch nor the training loop, so
+reading a protocol, hashing it or opening the evaluation cache stays light;
+:func:`nas_env.training.train_child` runs one.
+
+Protocols
+---------
+``paper``
+    The paper's: 10 epochs, Adam at a constant lr 1e-4, NLL loss. The paper names no batch size;
+    we use 128.
+``fast``
+    1 epoch, Adam with a one-cycle schedule peaking at lr 2e-3, batch 128, NLL loss.
+``cheap``
+    For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
+    128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
+    one-cycle to lr 5e-3), validated and tested on 2,000 images each;
+    ``docs/fidelity.md`` gives how it was chosen and how it ranks cells.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+CELL_FILTERS = (64, 128)
+"""The paper's filter counts of the two cells."""
+FC_UNITS = 4096
+"""The paper's width of the hidden fully connected layer."""
+
+SCHEDULES = ("constant", "onecycle")
+PRECISIONS = ("bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a child network is trained.
+
+    :param name: the protocol's name.
+    :param epochs: passes over the train split.
+    :param lr: Adam's learning rate (the peak of the one-cycle schedule).
+    :param schedule: ``"constant"`` or ``"onecycle"``.
+    :param batch_size: images per step.
+    :param checkpoints_per_epoch: validation evaluations per epoch.
+    :param optimizer: ``"adam"``, the only one implemented (recorded so a table says what it used).
+    :param loss: ``"nll"`` (negative log-likelihood of the log-softmax), the only one implemented.
+    :param train_images: train on the first this many images of the train split (the split is a
+        fixed random permutation, so this is a fixed random subset); ``None``: all of it.
+    :param val_images: validate on the first this many validation images; ``None``: all.
+    :param test_images: test on the first this many test images; ``None``: all.
+    :param filters: the two cells' filter counts of the network trained. Narrower than the paper's
+        ``(64, 128)`` makes a cheaper proxy of the same architecture; sizes are still reported
+        for the paper-size network.
+    :param fc_units: the hidden fully connected layer's width in the network trained.
+    :param precision: what ``precision="auto"`` means for this protocol: ``"bf16"`` autocast (with
+        channels_last on CPU) or ``"fp32"``.
+    """
+
+    name: str
+    epochs: int
+    lr: float
+    schedule: str
+    batch_size: int
+    checkpoints_per_epoch: int
+    optimizer: str = "adam"
+    loss: str = "nll"
+    train_images: int | None = None
+    val_images: int | None = None
+    test_images: int | None = None
+    filters: tuple[int, int] = CELL_FILTERS
+    fc_units: int = FC_UNITS
+    precision: str = "bf16"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", tuple(self.filters))
+        if self.optimizer != "adam" or self.loss != "nll":
+            raise ValueError(f"optimizer={self.optimizer!r}, loss={self.loss!r}; train_child "
+                             "implements the paper's: optimizer='adam', loss='nll'")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        counts = {"epochs": self.epochs, "batch_size": self.batch_size,
+                  "checkpoints_per_epoch": self.checkpoints_per_epoch, "fc_units": self.fc_units,
+                  "train_images": self.train_images or 1, "val_images": self.val_images or 1,
+                  "test_images": self.test_images or 1}
+        for key, value in counts.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key}={value!r}; allowed: an integer >= 1")
+        if len(self.filters) != 2 or not all(isinstance(f, int) and f >= 1 for f in self.filters):
+            raise ValueError(f"filters={self.filters!r}; allowed: two integers >= 1")
+
+    @property
+    def full_size(self) -> bool:
+        """Whether the network trained is the paper-size one."""
+        return self.filters == CELL_FILTERS and self.fc_units == FC_UNITS
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, record: dict) -> "Protocol":
+        """The protocol a sidecar or cache row recorded; keys added since it was written take
+        their defaults (which are what every older protocol used)."""
+        unknown = set(record) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"protocol record has unknown keys {sorted(unknown)}")
+        return cls(**record)
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "paper": Protocol("paper", epochs=10, lr=1e-4, schedule="constant", batch_size=128,
+                      checkpoints_per_epoch=1),
+    "fast": Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
+                     checkpoints_per_epoch=4),
+    # Searching on a CPU; docs/fidelity.md gives the measurements behind every number.
+    "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=32,
+                      checkpoints_per_epoch=1, train_images=4_000, val_images=2_000,
+                      test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
+}
+
+
+def get_protocol(protocol: str | dict | Protocol) -> Protocol:
+    """A protocol from its name in :data:`PROTOCOLS`, its fields as a dict (e.g. from JSON), or
+    itself."""
+    if isinstance(protocol, Protocol):
+        return protocol
+    if isinstance(protocol, dict):
+        return Protocol.from_dict(protocol)
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[protocol]
