@@ -1,17 +1,29 @@
-"""How cheap, and how faithful, is a search protocol? Two measurements, printed.
+"""How faithful, and how cheap, is a candidate reward? Rank figures and seconds per cell, printed.
 
-``--small``: train all 64 A_small cells under ``--protocol`` (with each of ``--train-seeds``,
-averaged) through the live evaluator (results
-go to the evaluation cache, so a rerun costs lookups), export them as the reward table
-``reward_tables/small_<dataset>_<protocol>.csv``, and rank them against the shipped ``fast`` table:
-Spearman over all 64 cells and Kendall's tau over the fast table's top 16, beside the same figures
-between the fast table's own two training seeds (how far the reference agrees with itself).
+A candidate is one of:
 
-``--large N``: the seconds one evaluation of each of ``N`` random 5-block A_large cells takes
-(seeded; the cache is not used), with the distribution.
+- a training protocol (``--protocol NAME`` or its fields as a JSON object), read by
+  ``--signal val`` (its validation accuracy, the default) or ``--signal tse`` (minus its summed
+  training loss, Ru et al.'s training speed estimate); cells are trained through the live
+  evaluator, so results go to the evaluation cache and a rerun costs lookups;
+- a training-free score (``--score NAME``, a name of :data:`nas_env.zero_cost.SCORES`), a rank
+  average of several (``--score synflow+naswot+jacob_cov``), or a :class:`~nas_env.fidelity.RankModel`
+  over several (``--score model:synflow+naswot+zico``), fitted on the A_small table of
+  ``--fit-on`` and reported on the others;
+- a hybrid: a training protocol's signal rank-averaged with zero-cost scores
+  (``--protocol cheap --with-scores synflow+naswot+jacob_cov``).
 
-    python experiments/bench_fidelity.py --protocol cheap --small --threads 1
-    python experiments/bench_fidelity.py --protocol cheap --large 20 --threads 2
+For each dataset of ``--dataset``, the candidate ranks the 64 A_small cells against the shipped
+``fast`` table's two-seed mean (:func:`nas_env.fidelity.rank_fidelity`: Spearman and Kendall with
+bootstrap 95% intervals, Kendall over the best 16, overlap of the best 10%), and, where
+``--large-reference`` names an A_large reference table, ranks its cells too. ``--large N`` times
+the candidate on N random 5-block A_large cells (seeded, no cache) for each thread count of
+``--threads``. The last line is the candidate's row for ``docs/fidelity.md``.
+
+    python experiments/bench_fidelity.py --protocol cheap --threads 1
+    python experiments/bench_fidelity.py --protocol cheap --signal tse --threads 1
+    python experiments/bench_fidelity.py --score synflow --large 20 --threads 1,2
+    python experiments/bench_fidelity.py --score model:synflow+naswot+zico --fit-on mnist
 """
 
 from __future__ import annotations
@@ -20,96 +32,254 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
-from scipy.stats import spearmanr
 
 from nas_env.benchmark import RewardTable, table_path
+from nas_env.cli import parse_int_list
+from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
-from nas_env.spaces import LargeCell, SmallCell
-from nas_env.table_compare import rank_agreement
-from nas_env.table_builder import export_cache_table
+from nas_env.fidelity import RankModel, rank_average, rank_fidelity
+from nas_env.spaces import LargeCell, SmallCell, parse_architecture
+from nas_env.zero_cost import SCORES, score_cell
 
-from nas_env.cli import parse_int_list  # noqa: E402  ("0,1", "0-3")
-
-
-def small(args: argparse.Namespace) -> dict:
-    evaluator = LiveEvaluator("small", args.dataset, args.protocol, data_root=args.data_root,
-                              cache=args.cache_path, threads=args.threads,
-                              train_seeds=args.train_seeds)
-    seconds, values = [], []
-    for cell in SmallCell.all():
-        start = time.perf_counter()
-        result = evaluator.evaluate(cell)
-        seconds.append(time.perf_counter() - start)
-        values.append(result["validation_accuracy"])
-        print(f"{cell.paper_name():32s} {result['validation_accuracy']:6.2f} "
-              f"{result['source']:8s} {seconds[-1]:6.1f} s", flush=True)
-    path = export_cache_table(evaluator.cache, args.dataset, evaluator.protocol, args.out_dir)
-    reference = RewardTable(table_path(args.dataset, "fast"))
-    seeds = reference.per_seed["validation_accuracy"]
-    out = {
-        "table": str(path),
-        "cheap_vs_fast_mean": rank_agreement(np.array(values),
-                                             reference.mean["validation_accuracy"]),
-        "fast_seed0_vs_seed1": {"spearman": float(spearmanr(seeds[:, 0], seeds[:, 1])[0])},
-        "best_cell": SmallCell.from_index(int(np.argmax(values))).paper_name(),
-        "fast_best_cell_rank": int((np.array(values) > values[reference.best("val")["arch_index"]]).sum()) + 1,
-    }
-    print(json.dumps(out, indent=2))
-    return out
-
-
-def large(args: argparse.Namespace) -> dict:
-    evaluator = LiveEvaluator("large", args.dataset, args.protocol, data_root=args.data_root,
-                              cache=False, threads=args.threads)
-    rng = np.random.default_rng(args.seed)
-    nvec = LargeCell.action_nvec(5)
-    evaluator.data  # load once, outside the timings
-    evaluator.size(LargeCell([(0, 0, 0, 0)]))  # the meta device's one-time start-up
-    seconds = []
-    for i in range(args.large):
-        cell = LargeCell.from_action([int(rng.integers(n)) for n in nvec])
-        start = time.perf_counter()
-        result = evaluator.evaluate(cell)
-        seconds.append(time.perf_counter() - start)
-        print(f"{i:2d} {seconds[-1]:6.1f} s  val {result['validation_accuracy']:6.2f}  {cell}", flush=True)
-    q = np.percentile(seconds, [0, 25, 50, 75, 100])
-    out = {"cells": args.large, "threads": args.threads or torch.get_num_threads(),
-           "seconds": {"min": q[0], "q1": q[1], "median": q[2], "q3": q[3], "max": q[4],
-                       "mean": statistics.mean(seconds)}}
-    print(json.dumps(out, indent=2))
-    return out
+SIGNALS = ("val", "tse")
 
 
 def parse_protocol(text: str):
-    """A protocol name, or a JSON object of :class:`~nas_env.training.Protocol` fields."""
+    """A protocol name, or a JSON object of :class:`~nas_env.protocols.Protocol` fields."""
     return json.loads(text) if text.lstrip().startswith("{") else text
+
+
+def parse_score(text: str) -> tuple[str, list[str]]:
+    """``("score" | "vote" | "model", [score names])`` from ``--score``'s text."""
+    kind, _, names = text.rpartition(":")
+    kind = kind or ("vote" if "+" in names else "score")
+    parts = names.split("+")
+    unknown = [p for p in parts if p not in SCORES]
+    if kind not in ("score", "vote", "model") or unknown or (kind == "score" and len(parts) > 1):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME, NAME+NAME+... (a rank average) or model:NAME+NAME+...; "
+            f"score names: {', '.join(SCORES)}")
+    return kind, parts
+
+
+def reference_of(dataset: str) -> np.ndarray:
+    """The shipped fast table's two-seed mean validation accuracy, in A_small index order."""
+    return RewardTable(table_path(dataset, "fast")).mean["validation_accuracy"]
+
+
+def large_reference(path: Path) -> tuple[list[LargeCell], np.ndarray]:
+    """The cells of an A_large reference table and their mean validation accuracy over seeds."""
+    table = pd.read_csv(path)
+    means = table.groupby("arch", sort=True)["validation_accuracy"].mean()
+    return [parse_architecture(a) for a in means.index], means.to_numpy()
+
+
+class Candidate:
+    """Values (higher = predicted better) and seconds for lists of cells, on one dataset."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._data: dict[str, object] = {}
+        self._evaluators: dict[tuple, LiveEvaluator] = {}
+
+    @property
+    def name(self) -> str:
+        args = self.args
+        if args.score:
+            kind, names = args.score
+            return {"score": names[0], "vote": "vote(" + " + ".join(names) + ")",
+                    "model": f"model(" + " + ".join(names) + f"; fitted on {args.fit_on})"}[kind]
+        proto = args.protocol if isinstance(args.protocol, str) else args.protocol["name"]
+        name = f"{proto} ({'validation accuracy' if args.signal == 'val' else '-TSE'})"
+        if args.with_scores:
+            name = f"vote({name} + " + " + ".join(args.with_scores[1]) + ")"
+        return name
+
+    def data(self, dataset: str):
+        if dataset not in self._data:
+            self._data[dataset] = load_dataset(dataset, self.args.data_root)
+        return self._data[dataset]
+
+    def scores(self, cells, dataset: str, threads: int | None = None) -> tuple[dict, list]:
+        """Every score the candidate needs for ``cells``, and seconds per cell."""
+        _, names = self.args.score or self.args.with_scores
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads or self.args.threads[0])
+        try:
+            values, seconds = {n: [] for n in names}, []
+            for cell in cells:
+                start = time.perf_counter()
+                got = score_cell(cell, self.data(dataset), names, seed=self.args.score_seed,
+                                 inits=self.args.inits, batch_size=self.args.batch_size,
+                                 filters=tuple(self.args.filters), fc_units=self.args.fc_units)
+                seconds.append(time.perf_counter() - start)
+                for n in names:
+                    values[n].append(got[n])
+        finally:
+            torch.set_num_threads(previous)
+        return {n: np.array(v) for n, v in values.items()}, seconds
+
+    def evaluator(self, space: str, dataset: str, threads: int, cache=True) -> LiveEvaluator:
+        key = (space, dataset, threads, cache)
+        if key not in self._evaluators:
+            self._evaluators[key] = LiveEvaluator(
+                space, dataset, self.args.protocol, data_root=self.args.data_root,
+                cache=self.args.cache_path if cache else False, threads=threads,
+                train_seeds=self.args.train_seeds)
+        return self._evaluators[key]
+
+    def values(self, cells, dataset: str, space: str, model: RankModel | None = None):
+        """``(values, seconds per cell)``; for training, the seconds are each result's recorded
+        ``training_time`` (what it cost when it was trained, cached or not)."""
+        if self.args.score:
+            kind, names = self.args.score
+            scores, seconds = self.scores(cells, dataset)
+            if kind == "score":
+                return scores[names[0]], seconds
+            if kind == "vote":
+                return rank_average(scores), seconds
+            return model.predict(scores), seconds
+        evaluator = self.evaluator(space, dataset, self.args.threads[0])
+        values, seconds = [], []
+        for i, cell in enumerate(cells):
+            result = evaluator.evaluate(cell)
+            value = (result["validation_accuracy"] if self.args.signal == "val"
+                     else -result["train_loss_sum"])
+            values.append(value)
+            seconds.append(result["training_time"])
+            print(f"{i:3d} {value:10.4f} {result['source']:8s} {result['training_time']:7.1f} s "
+                  f"{cell}", flush=True)
+        if self.args.with_scores:
+            scores, score_seconds = self.scores(cells, dataset)
+            seconds = [a + b for a, b in zip(seconds, score_seconds)]
+            return rank_average({"training": np.array(values), **scores}), seconds
+        return np.array(values), seconds
+
+    def time_large(self, cells, dataset: str, threads: int) -> list[float]:
+        """Wall seconds per cell of evaluating ``cells`` afresh (no cache) on ``threads``."""
+        if self.args.score:
+            return self.scores(cells, dataset, threads)[1]
+        evaluator = self.evaluator("large", dataset, threads, cache=False)
+        evaluator.data  # load once, outside the timings
+        seconds = []
+        for cell in cells:
+            start = time.perf_counter()
+            evaluator.evaluate(cell)
+            seconds.append(time.perf_counter() - start)
+        if self.args.with_scores:
+            seconds = [a + b for a, b in zip(seconds, self.scores(cells, dataset, threads)[1])]
+        return seconds
+
+
+def fit_model(candidate: Candidate, args: argparse.Namespace) -> RankModel | None:
+    if not args.score or args.score[0] != "model":
+        return None
+    cells = list(SmallCell.all())
+    scores, _ = candidate.scores(cells, args.fit_on)
+    model = RankModel.fit(scores, reference_of(args.fit_on))
+    print(f"fitted on the {args.fit_on} A_small table: {model}", flush=True)
+    return model
+
+
+def fmt(figures: dict | None) -> str:
+    if figures is None:
+        return "n/a"
+    lo, hi = figures["spearman_ci"]
+    return f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--protocol", default="cheap", type=parse_protocol,
-                        help="the protocol to measure: a name, or its fields as a JSON object, e.g. "
-                             "'{\"name\": \"trial\", \"epochs\": 1, ...}' (default: cheap)")
-    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"])
-    parser.add_argument("--small", action="store_true", help="rank all 64 A_small cells against the fast table")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--protocol", type=parse_protocol,
+                      help="a training protocol: a name, or its fields as a JSON object")
+    what.add_argument("--score", type=parse_score,
+                      help="a training-free score: NAME, NAME+NAME (rank average) or model:NAME+NAME")
+    parser.add_argument("--signal", choices=SIGNALS, default="val",
+                        help="--protocol: rank by validation accuracy or by minus the summed training loss")
+    parser.add_argument("--with-scores", type=parse_score, default=None,
+                        help="--protocol: rank-average its signal with these zero-cost scores, "
+                             "e.g. synflow+naswot+jacob_cov")
+    parser.add_argument("--fit-on", choices=sorted(DATASETS), default="mnist",
+                        help="--score model:...: the dataset whose A_small table the model is fitted on")
+    parser.add_argument("--dataset", default="mnist,fashion_mnist",
+                        help="A_small tables to rank against, comma-separated (default: both)")
+    parser.add_argument("--large-reference", type=Path, default=None,
+                        help="an A_large reference table (CSV: arch, seed, validation_accuracy) "
+                             "on Fashion-MNIST to rank against")
     parser.add_argument("--large", type=int, default=0, help="time this many random 5-block A_large cells")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random A_large cells (default: 0)")
+    parser.add_argument("--threads", type=parse_int_list, default=[1],
+                        help="torch threads; --large times each count given, e.g. 1,2 (default: 1)")
     parser.add_argument("--train-seeds", type=parse_int_list, default=[0],
-                        help="--small: training seeds per cell, averaged, like 0 or 0,1 (default: 0)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+                        help="--protocol: training seeds per cell, averaged (default: 0)")
+    parser.add_argument("--score-seed", type=int, default=0, help="--score: initialisation seed (default: 0)")
+    parser.add_argument("--inits", type=int, default=2, help="--score: initialisations averaged (default: 2)")
+    parser.add_argument("--batch-size", type=int, default=64, help="--score: images scored (default: 64)")
+    parser.add_argument("--filters", type=parse_int_list, default=[16, 32],
+                        help="--score: the scored net's two filter counts (default: 16,32)")
+    parser.add_argument("--fc-units", type=int, default=256,
+                        help="--score: the scored net's classifier width (default: 256)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
-    parser.add_argument("--cache-path", default=None, help="evaluation cache for --small (default: the user cache)")
-    parser.add_argument("--out-dir", default="reward_tables", help="where --small writes its table (default: reward_tables)")
+    parser.add_argument("--cache-path", default=None, help="--protocol: evaluation cache (default: the user cache)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
     args = parser.parse_args()
-    if not (args.small or args.large):
-        parser.error("choose --small, --large N or both")
-    if args.small:
-        small(args)
+    datasets = [d for d in args.dataset.split(",") if d]
+    for d in datasets:
+        if d not in DATASETS:
+            parser.error(f"--dataset {d!r}; allowed: {', '.join(DATASETS)}")
+
+    candidate = Candidate(args)
+    model = fit_model(candidate, args)
+    out: dict = {"candidate": candidate.name, "small": {}, "large_reference": None,
+                 "model": model.as_dict() if model else None}
+    small_seconds = []
+    for dataset in datasets:
+        values, seconds = candidate.values(list(SmallCell.all()), dataset, "small", model)
+        small_seconds += seconds
+        figures = rank_fidelity(values, reference_of(dataset))
+        figures["fitted_here"] = model is not None and dataset == args.fit_on
+        out["small"][dataset] = figures
+        print(f"A_small {dataset}: {json.dumps(figures)}", flush=True)
+    out["seconds_per_small_cell"] = float(np.median(small_seconds)) if small_seconds else None
+    if args.large_reference is not None:
+        cells, reference = large_reference(args.large_reference)
+        values, _ = candidate.values(cells, "fashion_mnist", "large", model)
+        out["large_reference"] = rank_fidelity(values, reference)
+        print(f"A_large reference ({len(cells)} cells): {json.dumps(out['large_reference'])}")
+    out["seconds_per_large_cell"] = {}
     if args.large:
-        large(args)
+        rng = np.random.default_rng(args.seed)
+        nvec = LargeCell.action_nvec(5)
+        cells = [LargeCell.from_action([int(rng.integers(n)) for n in nvec])
+                 for _ in range(args.large)]
+        for threads in args.threads:
+            seconds = candidate.time_large(cells, datasets[-1], threads)
+            q = np.percentile(seconds, [0, 50, 100])
+            out["seconds_per_large_cell"][threads] = {"min": q[0], "median": q[1], "max": q[2],
+                                                      "mean": statistics.mean(seconds)}
+            print(f"A_large, {threads} thread(s): median {q[1]:.2f} s (min {q[0]:.2f}, max {q[2]:.2f})")
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+    small = out["small"]
+    large_s = out["seconds_per_large_cell"]
+    row = [candidate.name,
+           fmt(small.get("mnist")), fmt(small.get("fashion_mnist")),
+           " / ".join(f"{small[d]['kendall_top16']:.2f}" if d in small else "n/a"
+                      for d in ("mnist", "fashion_mnist")),
+           " / ".join(f"{small[d]['top10pct_overlap']:.2f}" if d in small else "n/a"
+                      for d in ("mnist", "fashion_mnist")),
+           fmt(out["large_reference"]),
+           f"{out['seconds_per_small_cell']:.2f}" if out["seconds_per_small_cell"] else "n/a",
+           " / ".join(f"{large_s[t]['median']:.2f}" for t in sorted(large_s)) or "n/a"]
+    print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

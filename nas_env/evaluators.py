@@ -60,7 +60,8 @@ def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator
         arch=cell.to_string(), arch_key=cell.key,
         arch_index=cell.index if isinstance(cell, SmallCell) else None,
         seed=seed, num_seeds=0 if seed is None else 1, validation_accuracy=math.nan,
-        test_accuracy=math.nan, val_curve=[], train_loss_sum=None, loss_curve=[],
+        test_accuracy=math.nan, val_curve=[], train_loss_sum=None, loss_curve=[], score=None,
+        proxy_scores=None,
         training_time=0.0, evaluation_time=0.0,
         **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
         failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
@@ -115,12 +116,16 @@ class Evaluator(ABC):
     :attr dataset: the dataset the results are on.
     :attr protocol: the training protocol's name.
     :attr table: the reward table behind the results, or ``None`` when there is none.
+    :attr reward_key: the result key the envs' reward is computed from: ``"validation_accuracy"``,
+        or ``"score"`` for a training-free evaluator.
     """
 
     space: str
     dataset: str | None
     protocol: str | None
     table: RewardTable | None = None
+    reward_key: str = "validation_accuracy"
+    """The result key an env's reward is computed from."""
 
     @abstractmethod
     def evaluate(self, cell: SmallCell | LargeCell,
@@ -465,6 +470,24 @@ def make_evaluator(
             raise ValueError(f"{', '.join(sorted(given))} configure a live evaluator the env "
                              "makes; set them on the Evaluator passed instead")
         return evaluator
+    from .protocols import is_score_protocol
+
+    if is_score_protocol(protocol):
+        if evaluator != "live":
+            raise ValueError(f"protocol {getattr(protocol, 'name', protocol)!r} is training-free; "
+                             "it has no reward table: pass evaluator='live' with it")
+        allowed = {"data_root", "cache_path", "threads"}
+        if set(given) - allowed:
+            raise ValueError(f"{', '.join(sorted(set(given) - allowed))} configure training; a "
+                             f"training-free protocol takes only {', '.join(sorted(allowed))}")
+        if table_path is not None or fidelity != 1.0:
+            raise ValueError("table_path and fidelity apply to reward tables, not to a "
+                             "training-free protocol")
+        from .score_evaluator import ScoreEvaluator
+
+        if "cache_path" in given:
+            given["cache"] = given.pop("cache_path")
+        return ScoreEvaluator(space, dataset, protocol, **given)
     if evaluator == "live":
         if table_path is not None:
             raise ValueError("table_path names a reward table, which evaluator='live' does not "

@@ -129,5 +129,67 @@ def get_protocol(protocol: str | dict | Protocol) -> Protocol:
     if isinstance(protocol, dict):
         return Protocol.from_dict(protocol)
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+        raise ValueError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)} "
+                         f"(training), {', '.join(SCORE_PROTOCOLS)} (training-free)")
     return PROTOCOLS[protocol]
+
+
+@dataclass(frozen=True)
+class ScoreProtocol:
+    """A training-free reward: zero-cost scores of the untrained network
+    (:mod:`nas_env.zero_cost`), each turned into a percentile among a reference sample of the
+    space's cells and averaged over ``scores``.
+
+    :param name: the protocol's name.
+    :param scores: the zero-cost scores it averages (names of :data:`nas_env.zero_cost.SCORES`).
+    :param seed: seeds the network initialisations.
+    :param inits: initialisations each score is averaged over.
+    :param batch_size: training images scored (the first ones of the train split, for every cell).
+    :param filters: the scored network's two cell widths.
+    :param fc_units: the scored network's classifier width.
+    :param reference_cells: random cells of the space (of the scored cell's block count, seeded)
+        the percentiles are taken among; A_small always uses its 64 cells.
+    """
+
+    name: str
+    scores: tuple[str, ...]
+    seed: int = 0
+    inits: int = 2
+    batch_size: int = 64
+    filters: tuple[int, int] = (16, 32)
+    fc_units: int = 256
+    reference_cells: int = 100
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", tuple(self.scores))
+        object.__setattr__(self, "filters", tuple(self.filters))
+        if not self.scores:
+            raise ValueError("scores is empty; name at least one zero-cost score")
+        for key in ("inits", "batch_size", "fc_units", "reference_cells"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key}={value!r}; allowed: an integer >= 1")
+
+    def scoring(self) -> dict:
+        """The fields that determine the raw scores of a cell (not which of them are averaged,
+        nor the reference sample), so protocols that differ only there share cached scores."""
+        return {"name": "zero_cost", "seed": self.seed, "inits": self.inits,
+                "batch_size": self.batch_size, "filters": list(self.filters),
+                "fc_units": self.fc_units}
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+SCORE_PROTOCOLS: dict[str, ScoreProtocol] = {
+    # The three best single scores on the MNIST A_small table (docs/fidelity.md).
+    "zc-vote": ScoreProtocol("zc-vote", ("synflow", "naswot", "jacob_cov")),
+    "zc-synflow": ScoreProtocol("zc-synflow", ("synflow",)),
+}
+"""The named training-free protocols: ``gym.make(..., evaluator="live", protocol="zc-vote")``."""
+
+
+def is_score_protocol(protocol) -> bool:
+    """Whether ``protocol`` (a name or an object) is a training-free :class:`ScoreProtocol`."""
+    return isinstance(protocol, ScoreProtocol) or (isinstance(protocol, str)
+                                                   and protocol in SCORE_PROTOCOLS)

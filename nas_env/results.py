@@ -14,7 +14,10 @@ over seeds), ``num_seeds``, ``validation_accuracy`` and ``test_accuracy`` (perce
 (the summed training loss of every optimiser step: Ru et al.'s "training speed estimate", TSE;
 ``None`` where not recorded, as in the reward tables), ``loss_curve`` (``[[epoch, mean training loss
 since the previous checkpoint], ...]`` at the validation checkpoints; ``[]`` where not recorded),
-``training_time``
+``score`` (a training-free protocol's reward: the mean percentile, 0 to 100, of the cell's
+zero-cost scores among a reference sample of the space; ``None`` for a trained or looked-up
+result), ``proxy_scores`` (the raw zero-cost scores behind it, ``{name: value}``; ``None`` where
+none were computed), ``training_time``
 (seconds of the training loop, its validation checkpoints included: the cost a search is charged),
 ``evaluation_time`` (the seconds of ``training_time`` spent on the validation checkpoints, so the
 optimiser's share is the difference; ``None`` where not recorded, as in the reward tables),
@@ -49,6 +52,8 @@ class EvalResult(TypedDict):
     val_curve: list
     train_loss_sum: Optional[float]
     loss_curve: list
+    score: Optional[float]
+    proxy_scores: Optional[dict]
     training_time: float
     evaluation_time: Optional[float]
     trainable_parameters: int
@@ -76,5 +81,5 @@ NOT_TRAINED = {"worker": None, "wait_seconds": 0.0, "run_seconds": 0.0}
 before these keys existed)."""
 
 RESULT_DEFAULTS = {**NOT_TRAINED, "evaluation_time": None, "train_loss_sum": None,
-                   "loss_curve": []}
+                   "loss_curve": [], "score": None, "proxy_scores": None}
 """What a record written before a key existed holds for it (a table row, an older cache row)."""

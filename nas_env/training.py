@@ -336,6 +336,8 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
         val_curve=val_curve,
         train_loss_sum=float(loss_sum),
         loss_curve=loss_curve,
+        score=None,
+        proxy_scores=None,
         training_time=training_time,
         evaluation_time=evaluation_time,
         **sizes,

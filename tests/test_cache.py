@@ -25,6 +25,7 @@ def fake_result(cell: LargeCell, seed: int = 0, accuracy: float = 90.0) -> dict:
     return {"arch": cell.to_string(), "arch_key": cell.key, "arch_index": None, "seed": seed,
             "num_seeds": 1, "validation_accuracy": accuracy, "test_accuracy": accuracy - 1,
             "val_curve": [[1.0, accuracy]], "train_loss_sum": 40.0, "loss_curve": [[1.0, 0.4]],
+            "score": None, "proxy_scores": None,
             "training_time": 12.5, "evaluation_time": 2.0,
             "trainable_parameters": 10,
             "cell_parameters": 5, "flops": 20, "latency_ms": float("nan"), "diverged": False,

@@ -62,7 +62,9 @@ class NASCellEnv(CellSearchEnv):
 
     ## Rewards
 
-    - `reward="val"`: the cell's validation accuracy in percent.
+    - `reward="val"`: the cell's validation accuracy in percent; with `evaluator="live"` and a
+      training-free protocol (`"zc-vote"`, `"zc-synflow"`), the cell's `score`: the mean
+      percentile (0 to 100) of its zero-cost scores among the 64 cells, with no training.
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
       budget `n`, else the validation accuracy. By default the metric is the two cells' parameter
       count (`budget_scope="cells"`, `n = 150,000`); `budget_scope="network"` counts the whole
@@ -92,7 +94,8 @@ class NASCellEnv(CellSearchEnv):
     `step` returns the evaluation's record (`nas_env.results.EvalResult`, the same keys for a table
     lookup and a training run): `arch` (string form), `arch_key`, `arch_index`, `seed` (`None`
     for a seed mean), `num_seeds`, `validation_accuracy`, `test_accuracy`, `val_curve`,
-    `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
+    `train_loss_sum` and `loss_curve` (live training only), `score` and `proxy_scores`
+    (training-free protocols only), `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
     `failure`, `source` (`"table"`, `"training"`, `"cache"` or `"skipped"`), `dataset`,
     `protocol`, `fidelity`, `device`, `precision`; plus `cached`, `budget_met` and
     `total_training_time`, the simulated cost: the summed training time of every cell evaluated so
@@ -117,7 +120,8 @@ class NASCellEnv(CellSearchEnv):
 
     With `evaluator="live"`, the keywords of `NASCell-large-v0` apply too: `train_seeds`,
     `cache_path`, `data_root`, `device`, `threads`, `measure_latency`, `backend`, `workers`,
-    `checkpoint_dir`, `checkpoint_every`. With a table, `allow_partial_table=True` loads one whose
+    `checkpoint_dir`, `checkpoint_every` (a training-free protocol takes only `cache_path`,
+    `data_root` and `threads`). With a table, `allow_partial_table=True` loads one whose
     cells have different seed counts (a build in progress).
 
     A missing, malformed or incomplete table raises an error naming the file (for a missing one,

@@ -40,7 +40,10 @@ class NASCellLargeEnv(CellSearchEnv):
 
     ## Rewards
 
-    - `reward="val"`: the cell's validation accuracy in percent under `protocol`.
+    - `reward="val"`: the cell's validation accuracy in percent under `protocol`; under a
+      training-free protocol (`"zc-vote"`, `"zc-synflow"`: `nas_env.score_evaluator`), the cell's
+      `score` instead: the mean percentile (0 to 100) of its zero-cost scores among a fixed
+      sample of random cells with as many blocks, with no training at all.
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
       budget `n`, else the validation accuracy. Size budgets (`"cell_parameters"`, the default with
       `n = 150,000`, `"trainable_parameters"`, `"flops"`) are checked from the architecture before
@@ -68,7 +71,8 @@ class NASCellLargeEnv(CellSearchEnv):
 
     The evaluation's record (`nas_env.results.EvalResult`): `arch`, `arch_key`, `arch_index`
     (`None` here), `seed`, `num_seeds`, `validation_accuracy`, `test_accuracy`, `val_curve`,
-    `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
+    `train_loss_sum` and `loss_curve` (the training loss, summed and per checkpoint), `score` and
+    `proxy_scores` (training-free protocols only), `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
     `failure`, `source` (`"training"`, `"cache"` or `"skipped"`), `dataset`, `protocol`,
     `fidelity`, `device`, `precision`; plus `cached` (the result came from the cache),
     `budget_met` and `total_training_time` (the simulated cost of the search so far: the summed
@@ -80,7 +84,8 @@ class NASCellLargeEnv(CellSearchEnv):
     |-------------------|-----------|-----------|-----------------------------------------------------|
     | `blocks`          | **int**   | `5`       | blocks per cell                                     |
     | `dataset`         | **str**   | `"mnist"` | `"mnist"` or `"fashion_mnist"`                      |
-    | `protocol`        | **str**   | `"cheap"` | training protocol: `"cheap"`, `"fast"`, `"paper"`   |
+    | `protocol`        | **str**   | `"cheap"` | training protocol: `"cheap"`, `"fast"`, `"paper"`;  |
+    |                   |           |           | training-free: `"zc-vote"`, `"zc-synflow"`          |
     | `reward`          | **str**   | `"val"`   | `"val"` or `"param"`                                |
     | `budget_scope`    | **str**   | `None`    | `"cells"` (the default) or `"network"` parameters   |
     | `budget_metric`   | **str**   | `None`    | any budget metric instead of a scope                |

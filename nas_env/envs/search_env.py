@@ -125,7 +125,7 @@ class CellSearchEnv(gym.Env):
         info["total_training_time"] = self.total_training_time
         if info["failure"] is not None:
             return self.failure_reward, info
-        return self.reward_fn(info["validation_accuracy"], budget_value), info
+        return self.reward_fn(info[self.evaluator.reward_key], budget_value), info
 
     def close(self) -> None:
         self.evaluator.close()
