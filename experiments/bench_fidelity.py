@@ -13,12 +13,15 @@ A candidate is one of:
 - a hybrid: a training protocol's signal rank-averaged with zero-cost scores
   (``--protocol cheap --with-scores synflow+naswot+jacob_cov``).
 
-For each dataset of ``--dataset``, the candidate ranks the 64 A_small cells against the shipped
-``fast`` table's two-seed mean (:func:`nas_env.fidelity.rank_fidelity`: Spearman and Kendall with
+For each dataset of ``--dataset`` (unless only ``--large`` is given), the candidate ranks the 64
+A_small cells against the shipped ``fast`` table's two-seed mean (:func:`nas_env.fidelity.rank_fidelity`: Spearman and Kendall with
 bootstrap 95% intervals, Kendall over the best 16, overlap of the best 10%), and, where
 ``--large-reference`` names an A_large reference table, ranks its cells too. ``--large N`` times
 the candidate on N random 5-block A_large cells (seeded, no cache) for each thread count of
-``--threads``. The last line is the candidate's row for ``docs/fidelity.md``.
+``--threads``. Beside each table, the same figures between the ``fast`` table's own two training
+seeds (``fast_seed0_vs_seed1``: how far the reference agrees with itself). ``--out-dir`` exports
+a training protocol's A_small results as reward tables. The last line is the candidate's row for
+``docs/fidelity.md``.
 
     python experiments/bench_fidelity.py --protocol cheap --threads 1
     python experiments/bench_fidelity.py --protocol cheap --signal tse --threads 1
@@ -44,6 +47,7 @@ from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
 from nas_env.fidelity import RankModel, rank_average, rank_fidelity
 from nas_env.spaces import LargeCell, SmallCell, parse_architecture
+from nas_env.table_builder import export_cache_table
 from nas_env.zero_cost import SCORES, score_cell
 
 SIGNALS = ("val", "tse")
@@ -207,6 +211,10 @@ def main() -> None:
                              "e.g. synflow+naswot+jacob_cov")
     parser.add_argument("--fit-on", choices=sorted(DATASETS), default="mnist",
                         help="--score model:...: the dataset whose A_small table the model is fitted on")
+    parser.add_argument("--small", action="store_true",
+                        help="rank the 64 A_small cells of each --dataset (done unless only --large is given)")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="--protocol: also export its A_small results as reward tables here")
     parser.add_argument("--dataset", default="mnist,fashion_mnist",
                         help="A_small tables to rank against, comma-separated (default: both)")
     parser.add_argument("--large-reference", type=Path, default=None,
@@ -239,13 +247,18 @@ def main() -> None:
     out: dict = {"candidate": candidate.name, "small": {}, "large_reference": None,
                  "model": model.as_dict() if model else None}
     small_seconds = []
-    for dataset in datasets:
+    for dataset in datasets if args.small or not args.large else []:
         values, seconds = candidate.values(list(SmallCell.all()), dataset, "small", model)
         small_seconds += seconds
         figures = rank_fidelity(values, reference_of(dataset))
         figures["fitted_here"] = model is not None and dataset == args.fit_on
         out["small"][dataset] = figures
+        seeds = RewardTable(table_path(dataset, "fast")).per_seed["validation_accuracy"]
+        out.setdefault("fast_seed0_vs_seed1", {})[dataset] = rank_fidelity(seeds[:, 0], seeds[:, 1])
         print(f"A_small {dataset}: {json.dumps(figures)}", flush=True)
+        if args.out_dir is not None and args.protocol is not None:
+            evaluator = candidate.evaluator("small", dataset, args.threads[0])
+            print(f"table: {export_cache_table(evaluator.cache, dataset, evaluator.protocol, args.out_dir)}")
     out["seconds_per_small_cell"] = float(np.median(small_seconds)) if small_seconds else None
     if args.large_reference is not None:
         cells, reference = large_reference(args.large_reference)

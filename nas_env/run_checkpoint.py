@@ -15,7 +15,9 @@ temporary file renamed over the old one), so an interrupt during a save leaves t
 checkpoint. A run holds a lock on ``{file}.lock`` while it trains (:func:`claim_run`), so a
 second process that starts the same run at the same time gets :class:`RunInProgressError`
 instead of overwriting the first one's checkpoint; the lock goes with the process that held it,
-so a killed run leaves no stale claim.
+so a killed run leaves no stale claim. Saves are flushed to disk (file and folder); an unreadable
+checkpoint is moved aside and its run started again; a temporary file left by a process killed
+while saving is removed by the next process that claims the run.
 
 A run can also be asked to stop without losing a step: after :func:`request_stop` (which
 :func:`stop_on_signals` calls when a script gets SIGTERM or Ctrl-C), a run with a checkpoint
@@ -158,8 +160,10 @@ def _lock_path(path: Path) -> Path:
 
 @contextmanager
 def claim_run(path: Path) -> Iterator[None]:
-    """Hold the lock of the run whose checkpoint is ``path`` for the ``with`` block; the lock
-    file is removed when the block ends.
+    """Hold the lock of the run whose checkpoint is ``path`` for the ``with`` block. The lock file
+    stays (removing it while another process waits on it would let two processes hold "the"
+    lock); the lock itself goes with the process. Temporary files of earlier saves of this run,
+    left by a process killed while saving, are removed once the lock is held.
 
     :raises RunInProgressError: if another process holds it.
     """
@@ -173,17 +177,47 @@ def claim_run(path: Path) -> Iterator[None]:
             f"{_lock_path(path)}); wait for it to finish, or give this one another "
             "checkpoint_dir") from None
     try:
+        for stale in path.parent.glob(f"{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)  # no other process can be saving this run now
         yield
     finally:
-        _lock_path(path).unlink(missing_ok=True)
         lock.release()
 
 
+def _held_flock_inodes() -> set[tuple[int, int, int]] | None:
+    """``(major, minor, inode)`` of every file with an flock held on this machine, from
+    ``/proc/locks``; ``None`` where that file does not exist (not Linux)."""
+    try:
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    held = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if "->" in fields:  # a waiter, not a holder
+            continue
+        if len(fields) >= 6 and fields[1] == "FLOCK":
+            try:
+                major, minor, inode = fields[5].split(":")
+                held.add((int(major, 16), int(minor, 16), int(inode)))
+            except ValueError:
+                continue
+    return held
+
+
 def run_in_progress(path: Path) -> bool:
-    """Whether a process holds the lock of the run whose checkpoint is ``path``."""
-    if not _lock_path(path).exists():
+    """Whether a process holds the lock of the run whose checkpoint is ``path``. On Linux this
+    reads ``/proc/locks`` and never takes the lock, so a run starting at that moment is not
+    refused because of the question; elsewhere it tries the lock for an instant."""
+    lock_path = _lock_path(path)
+    try:
+        stat = lock_path.stat()
+    except FileNotFoundError:
         return False
-    lock = FileLock(_lock_path(path))
+    held = _held_flock_inodes()
+    if held is not None:
+        return (os.major(stat.st_dev), os.minor(stat.st_dev), stat.st_ino) in held
+    lock = FileLock(lock_path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -192,29 +226,57 @@ def run_in_progress(path: Path) -> bool:
     return False
 
 
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # a platform that cannot open folders (Windows): nothing to sync
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(path: Path, identity: dict, state: dict) -> None:
     """Write ``state`` (tensors, state dicts and plain values) with ``identity`` to ``path``
-    atomically."""
+    atomically and durably: a temporary file, flushed to disk, renamed over the old one, and the
+    folder synced, so a crash or power loss leaves the old checkpoint or the new one."""
     import torch
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"identity": identity, **state}, temporary)
+    with open(temporary, "wb") as f:
+        torch.save({"identity": identity, **state}, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(temporary, path)
+    _fsync_folder(path.parent)
 
 
 def load_checkpoint(path: Path, identity: dict) -> dict | None:
-    """The state saved at ``path``, or ``None`` if there is none.
+    """The state saved at ``path``, or ``None`` if there is none. A file that cannot be read (empty
+    or truncated) is moved aside to ``{path}.unreadable`` with a warning, and ``None`` is returned:
+    the run starts again instead of failing on every retry.
 
     :raises ValueError: if the file belongs to another run (it is then left alone).
     """
+    import warnings
+
     import torch
 
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("identity") != identity:
-        raise ValueError(f"checkpoint {path} belongs to another run ({state.get('identity')}), "
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # EOFError, RuntimeError, UnpicklingError: a damaged file
+        aside = path.with_name(f"{path.name}.unreadable")
+        os.replace(path, aside)
+        warnings.warn(f"checkpoint {path} could not be read ({type(err).__name__}: {err}); moved "
+                      f"it to {aside} and started the run again", RuntimeWarning, stacklevel=2)
+        return None
+    if not isinstance(state, dict) or state.get("identity") != identity:
+        raise ValueError(f"checkpoint {path} belongs to another run "
+                         f"({state.get('identity') if isinstance(state, dict) else state}), "
                          f"not to {identity}; delete it or choose another checkpoint_dir")
     return state
 
@@ -231,7 +293,10 @@ def checkpoint_progress(directory: str | os.PathLike) -> list[dict]:
 
     rows = []
     for path in sorted(Path(directory).glob("*.pt"), key=lambda p: p.stat().st_mtime):
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # damaged: its run moves it aside when it next starts
+            continue
         identity, protocol = state["identity"], state["identity"]["protocol"]
         total = math.ceil(identity["split_sizes"][0] / protocol["batch_size"]) * protocol["epochs"]
         rows.append({"file": path.name, "arch_key": identity["arch_key"],

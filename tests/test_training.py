@@ -102,7 +102,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint_to_the_same_numbers(
     assert resumed["test_accuracy"] == whole["test_accuracy"]
     assert resumed["validation_accuracy"] == whole["validation_accuracy"]
     assert resumed["training_time"] > 0
-    assert not list(tmp_path.iterdir())  # a finished run deletes its checkpoint
+    assert not list(tmp_path.glob("*.pt"))  # a finished run deletes its checkpoint
 
 
 def test_a_checkpoint_serves_only_its_own_run(synthetic_data, tmp_path):
@@ -146,7 +146,7 @@ def test_a_run_another_process_is_training_is_refused_and_shown_running(syntheti
                     checkpoint_dir=tmp_path, checkpoint_every=1e-9, on_step=_stop_at(4))
     (path,) = tmp_path.glob("*.pt")
     assert not run_in_progress(path) and not checkpoint_progress(tmp_path)[0]["running"]
-    assert not list(tmp_path.glob("*.lock"))  # an interrupted run leaves no claim behind
+    assert not run_in_progress(path)  # an interrupted run leaves no claim (its lock file stays)
     # Another process resuming the run holds its lock (flock: held per open file, so a second
     # open in this process stands for a second process).
     with claim_run(path):
@@ -157,7 +157,7 @@ def test_a_run_another_process_is_training_is_refused_and_shown_running(syntheti
         assert checkpoint_progress(tmp_path)[0]["step"] == 3  # its checkpoint is untouched
     resumed = train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False,
                           checkpoint_dir=tmp_path)
-    assert resumed["val_curve"] and not list(tmp_path.iterdir())
+    assert resumed["val_curve"] and not list(tmp_path.glob("*.pt"))
 
 
 def _no_load(path, identity):
@@ -199,7 +199,7 @@ def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_n
     assert unsaved["val_curve"] == whole["val_curve"]
     (progress,) = checkpoint_progress(tmp_path)  # the run that did not start saved nothing
     assert progress["step"] == 4 and progress["seed"] == 3
-    assert not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.tmp"))
     steps = []
     resumed = train_child(CELL, synthetic_data, fp32, seed=3, device="cpu", measure_latency=False,
                           checkpoint_dir=tmp_path, on_step=lambda step, total: steps.append(step))
@@ -208,7 +208,7 @@ def test_a_stop_request_saves_the_step_it_ends_and_the_run_resumes_to_the_same_n
     assert resumed["loss_curve"] == whole["loss_curve"]
     assert resumed["train_loss_sum"] == pytest.approx(whole["train_loss_sum"], rel=1e-12)
     assert resumed["test_accuracy"] == whole["test_accuracy"]
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.glob("*.pt"))
 
 
 def test_sigterm_in_a_script_saves_the_run_after_its_step_and_exits_143(
@@ -266,3 +266,41 @@ def test_fp32_is_full_fp32_during_the_run_and_the_tf32_switch_is_restored(synthe
         assert seen and not any(seen) and torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cudnn.allow_tf32 = before
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated"])
+def test_an_unreadable_checkpoint_is_moved_aside_and_the_run_starts_again(
+        synthetic_data, tmp_path, damage):
+    from nas_env.run_checkpoint import checkpoint_file
+    from nas_env.training import training_identity
+
+    fp32 = dataclasses.replace(TINY, precision="fp32")
+    whole = train_child(CELL, synthetic_data, fp32, seed=0, device="cpu", measure_latency=False)
+    path = checkpoint_file(tmp_path, training_identity(CELL, synthetic_data, fp32, 0, "fp32", "cpu"))
+    path.write_bytes(damage)  # an empty file, or a save cut short
+    stale = path.with_name(f"{path.name}.999999.tmp")  # a save whose process was killed
+    stale.write_bytes(b"x" * 1000)
+    with pytest.warns(RuntimeWarning, match="could not be read"):
+        again = train_child(CELL, synthetic_data, fp32, seed=0, device="cpu",
+                            measure_latency=False, checkpoint_dir=tmp_path)
+    assert again["val_curve"] == whole["val_curve"]
+    assert path.with_name(f"{path.name}.unreadable").read_bytes() == damage
+    assert not stale.exists() and not path.exists()
+
+
+def test_whether_a_run_is_in_progress_is_answered_without_taking_its_lock(tmp_path, monkeypatch):
+    import filelock
+
+    from nas_env.run_checkpoint import claim_run, run_in_progress
+
+    path = tmp_path / "run.pt"
+    with claim_run(path):
+        def refuse(*args, **kwargs):
+            raise AssertionError("run_in_progress took the lock")
+
+        monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+        assert run_in_progress(path)
+        monkeypatch.undo()
+    assert (tmp_path / "run.pt.lock").exists()  # kept: deleting it would split the lock
+    monkeypatch.setattr(filelock.FileLock, "acquire", refuse)
+    assert not run_in_progress(path)
