@@ -476,8 +476,10 @@ def make_evaluator(
         if evaluator != "live":
             raise ValueError(f"protocol {getattr(protocol, 'name', protocol)!r} is training-free; "
                              "it has no reward table: pass evaluator='live' with it")
+        from .score_evaluator import get_score_protocol
+
         allowed = {"data_root", "cache_path", "threads"}
-        if set(given) - allowed:
+        if set(given) - allowed and get_score_protocol(protocol).training is None:
             raise ValueError(f"{', '.join(sorted(set(given) - allowed))} configure training; a "
                              f"training-free protocol takes only {', '.join(sorted(allowed))}")
         if table_path is not None or fidelity != 1.0:
@@ -487,7 +489,9 @@ def make_evaluator(
 
         if "cache_path" in given:
             given["cache"] = given.pop("cache_path")
-        return ScoreEvaluator(space, dataset, protocol, **given)
+        return ScoreEvaluator(space, dataset, protocol, seed_mode=seed_mode, **given) \
+            if get_score_protocol(protocol).training is not None \
+            else ScoreEvaluator(space, dataset, protocol, **given)
     if evaluator == "live":
         if table_path is not None:
             raise ValueError("table_path names a reward table, which evaluator='live' does not "

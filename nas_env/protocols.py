@@ -149,6 +149,10 @@ class ScoreProtocol:
     :param fc_units: the scored network's classifier width.
     :param reference_cells: random cells of the space (of the scored cell's block count, seeded)
         the percentiles are taken among; A_small always uses its 64 cells.
+    :param training: a training protocol's name (:data:`PROTOCOLS`) whose validation accuracy
+        counts as one more vote beside the scores, its percentile taken among the same reference
+        cells trained the same way (a hybrid: the reward then costs that training); ``None``: no
+        training.
     """
 
     name: str
@@ -159,12 +163,16 @@ class ScoreProtocol:
     filters: tuple[int, int] = (16, 32)
     fc_units: int = 256
     reference_cells: int = 100
+    training: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scores", tuple(self.scores))
         object.__setattr__(self, "filters", tuple(self.filters))
         if not self.scores:
             raise ValueError("scores is empty; name at least one zero-cost score")
+        if self.training is not None and self.training not in PROTOCOLS:
+            raise ValueError(f"training={self.training!r}; allowed: None or one of "
+                             f"{', '.join(PROTOCOLS)}")
         for key in ("inits", "batch_size", "fc_units", "reference_cells"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -185,6 +193,8 @@ SCORE_PROTOCOLS: dict[str, ScoreProtocol] = {
     # The three best single scores on the MNIST A_small table (docs/fidelity.md).
     "zc-vote": ScoreProtocol("zc-vote", ("synflow", "naswot", "jacob_cov")),
     "zc-synflow": ScoreProtocol("zc-synflow", ("synflow",)),
+    # zc-vote's scores and cheap's validation accuracy, four equal votes.
+    "cheap+zc": ScoreProtocol("cheap+zc", ("synflow", "naswot", "jacob_cov"), training="cheap"),
 }
 """The named training-free protocols: ``gym.make(..., evaluator="live", protocol="zc-vote")``."""
 

@@ -1,4 +1,4 @@
-"""A training-free evaluator: a cell's reward from zero-cost scores of its untrained network.
+"""Rewards from zero-cost scores of the untrained network, alone or beside a short training.
 
 :class:`ScoreEvaluator` answers the same :class:`~nas_env.evaluators.Evaluator` interface as the
 table and live evaluators, so an env searches on it unchanged; its reward is the result's
@@ -11,6 +11,10 @@ A_small the sample is all 64 cells, so the reward is an exact rank; on A_large i
 ``reference_cells`` random cells with the scored cell's number of blocks, drawn with a fixed
 seed, scored once per evaluator (and cached). Rewards then lie in [0, 100], as accuracies do,
 below which an r_param budget's -100 penalty stays.
+
+A hybrid protocol (``training`` set, e.g. ``"cheap+zc"``) also trains each cell under that
+protocol and counts the percentile of its validation accuracy, among the reference cells trained
+the same way, as one more vote; the reward then costs the training plus the scoring.
 
 Every cell's raw scores (all of :data:`~nas_env.zero_cost.SCORES`, in ``proxy_scores``) are
 stored in the evaluation cache under the run identity of the scoring settings
@@ -43,6 +47,15 @@ REFERENCE_SEED = 20_261_202
 """Seeds the draw of an A_large reference sample: every evaluator draws the same cells."""
 
 
+TRAINED = "trained validation accuracy"
+"""The key of a hybrid protocol's training vote in a reference sample."""
+
+
+def _trained_value(result: EvalResult) -> float:
+    """A trained result's validation accuracy; NaN (ranked lowest) where the run failed."""
+    return math.nan if result["failure"] else float(result["validation_accuracy"])
+
+
 def get_score_protocol(protocol: str | ScoreProtocol) -> ScoreProtocol:
     """A training-free protocol from its name in :data:`~nas_env.protocols.SCORE_PROTOCOLS`, or
     itself."""
@@ -73,13 +86,16 @@ class ScoreEvaluator(Evaluator):
     :param cache: an :class:`~nas_env.cache.EvaluationCache`, a path, ``None`` (the default file)
         or ``False`` (no cache).
     :param threads: torch CPU threads while scoring (restored after); ``None``: unchanged.
+    :param live_keywords: for a hybrid protocol (``training`` set), the keywords of the
+        :class:`~nas_env.evaluators.LiveEvaluator` that trains its cells (``train_seeds``,
+        ``device``, ``backend``, ...); it shares ``data_root``, ``cache`` and ``threads``.
     """
 
     reward_key = "score"
 
     def __init__(self, space: str = "large", dataset: str = "mnist", protocol="zc-vote",
                  data_root: str | os.PathLike | None = None, cache=None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, **live_keywords) -> None:
         from .cache import EvaluationCache
         from .data import DATASETS
 
@@ -100,6 +116,16 @@ class ScoreEvaluator(Evaluator):
         self._data = None
         self._data_record: dict | None = None
         self._references: dict[int, dict[str, np.ndarray]] = {}
+        self._live = None
+        if self._protocol.training is not None:
+            from .evaluators import LiveEvaluator
+
+            self._live = LiveEvaluator(space, dataset, self._protocol.training, data_root=data_root,
+                                       cache=self.cache if self.cache is not None else False,
+                                       threads=threads, **live_keywords)
+        elif live_keywords:
+            raise ValueError(f"{', '.join(sorted(live_keywords))} configure training; protocol "
+                             f"{self.protocol!r} trains nothing")
 
     @property
     def data(self):
@@ -122,6 +148,8 @@ class ScoreEvaluator(Evaluator):
         return network_size(cell)
 
     def check_metric(self, metric: str) -> None:
+        if self._live is not None:
+            return self._live.check_metric(metric)
         if metric == "latency_ms":
             raise ValueError("a latency budget needs a live training evaluator with "
                              "measure_latency=True; a training-free protocol measures no latency")
@@ -193,19 +221,31 @@ class ScoreEvaluator(Evaluator):
                 cells = [LargeCell.from_action([int(rng.integers(n)) for n in nvec])
                          for _ in range(self._protocol.reference_cells)]
             records = [self.raw_scores(c)["proxy_scores"] for c in cells]
-            self._references[blocks] = {k: np.array([r[k] for r in records])
-                                        for k in self._protocol.scores}
+            sample = {k: np.array([r[k] for r in records]) for k in self._protocol.scores}
+            if self._live is not None:
+                sample[TRAINED] = np.array([_trained_value(r) for r in
+                                            self._live.evaluate_batch(cells)])
+            self._references[blocks] = sample
         return self._references[blocks]
 
     def evaluate(self, cell: SmallCell | LargeCell,
                  rng: np.random.Generator | None = None) -> EvalResult:
-        result = dict(self.raw_scores(cell), arch=cell.to_string(), protocol=self.protocol)
+        raw = self.raw_scores(cell)
         sample = self.reference_sample(cell)
-        result["score"] = float(np.mean([percentile(result["proxy_scores"][k], sample[k])
-                                         for k in self._protocol.scores]))
+        votes = [percentile(raw["proxy_scores"][k], sample[k]) for k in self._protocol.scores]
+        if self._live is None:
+            result = dict(raw, arch=cell.to_string(), protocol=self.protocol)
+        else:  # the trained result, with the scores beside it and both costs charged
+            trained = self._live.evaluate(cell, rng)
+            votes.append(percentile(_trained_value(trained), sample[TRAINED]))
+            result = dict(trained, proxy_scores=raw["proxy_scores"], protocol=self.protocol,
+                          training_time=trained["training_time"] + raw["training_time"])
+        result["score"] = float(np.mean(votes))
         return result
 
     def close(self) -> None:
+        if self._live is not None:
+            self._live.backend.close()
         if self.cache is not None:
             self.cache.close()
         self._data = None

@@ -32,7 +32,7 @@ from .benchmark import TABLE_COLUMNS, RewardTableError, user_table_dir
 from .cache import EvaluationCache
 from .data import DATASETS, SPLIT_SEED, VALIDATION_FRACTION, load_dataset
 from .run_checkpoint import CHECKPOINT_EVERY, RunInProgressError
-from .spaces import SmallCell
+from .spaces import LargeCell, SmallCell
 from .training import Protocol, get_protocol, resolve_device, train_child
 
 
@@ -121,7 +121,7 @@ def _done_pairs(table: pd.DataFrame) -> set[tuple[str, int]]:
 def build_reward_table(
     dataset: str = "mnist",
     protocol: str | Protocol = "fast",
-    archs: Iterable[SmallCell] | None = None,
+    archs: Iterable[SmallCell | LargeCell] | None = None,
     seeds: Sequence[int] = (0,),
     out_dir: str | os.PathLike | None = None,
     data_root: str | os.PathLike | None = None,
@@ -140,6 +140,8 @@ def build_reward_table(
     to train; without a terminal (a log file) it prints one line per finished row instead of
     progress bars.
 
+    :param archs: the cells to train (default: all 64 of A_small); A_large cells make an A_large
+        table (``large_<dataset>_<protocol>.csv``, ``arch_index`` empty), one space per table.
     :param out_dir: the table's folder (default: :func:`default_out_dir`).
     :param checkpoint_dir, checkpoint_every: as for :func:`~nas_env.training.train_child`: an
         interrupted (cell, seed) resumes from its last save instead of starting again, and a
@@ -152,14 +154,18 @@ def build_reward_table(
     if dataset not in DATASETS:
         raise ValueError(f"dataset={dataset!r}; allowed: {', '.join(DATASETS)}")
     cells = list(SmallCell.all() if archs is None else archs)
+    spaces = {"small" if isinstance(c, SmallCell) else "large" for c in cells}
+    if len(spaces) != 1:
+        raise ValueError("archs mixes A_small and A_large cells; a table holds one space")
+    (space,) = spaces
     proto = get_protocol(protocol)
     dev = resolve_device(device)
     precision = proto.precision if precision == "auto" else precision
     out = Path(out_dir) if out_dir is not None else default_out_dir()
-    stem = table_stem("small", dataset, proto.name)
+    stem = table_stem(space, dataset, proto.name)
     csv_path, sidecar_path = out / f"{stem}.csv", out / f"{stem}.json"
 
-    record = protocol_record(dataset, proto, dev.type, precision)
+    record = protocol_record(dataset, proto, dev.type, precision, space)
     if sidecar_path.exists():
         old = _read_sidecar(sidecar_path)
         if _comparable(old, sidecar_path) != _comparable(record, sidecar_path):
@@ -196,19 +202,19 @@ def build_reward_table(
         with lock:  # another builder on the same table may have done it meanwhile
             if (cell.to_string(), seed) in _done_pairs(_read_table(csv_path)):
                 continue
-        outer.set_postfix_str(f"{cell.paper_name()} seed {seed}")
+        outer.set_postfix_str(f"{_name(cell)} seed {seed}")
         try:
             result = train_child(cell, data, proto, seed=seed, device=dev, precision=precision,
                                  on_step=on_step, checkpoint_dir=checkpoint_dir,
                                  checkpoint_every=checkpoint_every)
         except RunInProgressError:  # another builder is training this pair: it will write it
             if progress:
-                print(f"{number}/{len(jobs)} {cell.paper_name()} seed {seed}: skipped, another "
+                print(f"{number}/{len(jobs)} {_name(cell)} seed {seed}: skipped, another "
                       "process is training it", flush=True)
             continue
         row = {
             "arch": cell.to_string(),
-            "arch_index": cell.index,
+            "arch_index": cell.index if isinstance(cell, SmallCell) else None,
             **{k: result[k] for k in TABLE_COLUMNS if k in result and k != "val_curve"},
             "val_curve": json.dumps(result["val_curve"]),
         }
@@ -219,11 +225,15 @@ def build_reward_table(
                 table = new if table.empty else pd.concat([table, new], ignore_index=True)
                 atomic_write_text(csv_path, table.to_csv(index=False))
         if progress and not bars:
-            print(f"{number}/{len(jobs)} {cell.paper_name()} seed {seed}: validation "
+            print(f"{number}/{len(jobs)} {_name(cell)} seed {seed}: validation "
                   f"{result['validation_accuracy']:.2f}%, {result['training_time']:.0f} s", flush=True)
     inner.close()
     outer.close()
     return csv_path
+
+
+def _name(cell: SmallCell | LargeCell) -> str:
+    return cell.paper_name() if isinstance(cell, SmallCell) else cell.to_string()
 
 
 def merge_table_rows(source: str | os.PathLike, into: str | os.PathLike) -> int:

@@ -75,3 +75,23 @@ def test_a_training_free_protocol_refuses_training_keywords(synthetic_data_root)
     with pytest.raises(ValueError, match="latency"):
         gym.make("NASCell-large-v0", protocol="zc-vote", data_root=synthetic_data_root,
                  reward="param", budget_metric="latency_ms", budget=5.0)
+
+
+def test_a_hybrid_protocol_counts_the_trained_accuracy_as_one_more_vote(
+        synthetic_data_root, tmp_path):
+    hybrid = ScoreProtocol("tiny-hybrid", ("synflow",), inits=1, batch_size=16, filters=(4, 8),
+                           fc_units=16, reference_cells=4, training="cheap")
+    evaluator = ScoreEvaluator("large", "mnist", hybrid, data_root=synthetic_data_root,
+                               cache=tmp_path / "c.sqlite", threads=1)
+    result = evaluator.evaluate(CELL)
+    sample = evaluator.reference_sample(CELL)
+    expected = np.mean([percentile(result["proxy_scores"]["synflow"], sample["synflow"]),
+                        percentile(result["validation_accuracy"],
+                                   sample["trained validation accuracy"])])
+    assert result["score"] == pytest.approx(expected)
+    assert result["validation_accuracy"] > 0 and result["loss_curve"]  # the trained record
+    assert result["protocol"] == "tiny-hybrid"
+    # The reference cells and the cell itself were trained once and are cached.
+    assert evaluator.evaluate(CELL)["source"] == "cache"
+    with pytest.raises(ValueError, match="train_seeds"):
+        ScoreEvaluator("large", "mnist", TINY, data_root=synthetic_data_root, train_seeds=[0, 1])

@@ -282,3 +282,23 @@ def test_without_checkpoints_ctrl_c_interrupts_the_builder_at_once(
     assert "saves its state" not in capfd.readouterr().err
     assert not (tmp_path / "out" / "small_mnist_fast.csv").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_table_of_a_large_cells_is_named_for_its_space(tmp_path, synthetic_data_root, monkeypatch):
+    from nas_env.spaces import LargeCell
+
+    large = [LargeCell([(0, 0, "conv3x3", "identity")]), LargeCell([(0, 0, "conv5x5", "identity")])]
+    calls = []
+    fake = fake_train_child(calls)
+    monkeypatch.setattr(builder, "train_child", lambda cell, *a, **k: fake(
+        SmallCell(0, 0), *a, **k) | {"arch": cell.to_string()})
+    path = build_reward_table("fashion_mnist", "fast", large, seeds=[0], out_dir=tmp_path,
+                              data_root=synthetic_data_root, device="cpu", progress=False)
+    assert path == tmp_path / "large_fashion_mnist_fast.csv"
+    table = pd.read_csv(path)
+    assert list(table["arch"]) == [c.to_string() for c in large]
+    assert table["arch_index"].isna().all()
+    assert json.loads(path.with_suffix(".json").read_text())["space"] == "large"
+    with pytest.raises(ValueError, match="one space"):
+        build_reward_table("mnist", "fast", large + CELLS, out_dir=tmp_path,
+                           data_root=synthetic_data_root, device="cpu", progress=False)
