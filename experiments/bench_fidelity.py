@@ -244,7 +244,8 @@ def main() -> None:
 
     candidate = Candidate(args)
     model = fit_model(candidate, args)
-    out: dict = {"candidate": candidate.name, "small": {}, "large_reference": None,
+    kind = "training-free" if args.score else "hybrid" if args.with_scores else "training"
+    out: dict = {"candidate": candidate.name, "kind": kind, "small": {}, "large_reference": None,
                  "model": model.as_dict() if model else None}
     small_seconds = []
     for dataset in datasets if args.small or not args.large else []:

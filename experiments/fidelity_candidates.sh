@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
 # Every candidate reward of docs/fidelity.md, one bench_fidelity.py run each: its rank figures on
-# both A_small tables (and the A_large reference set where one is given as $LARGE_REFERENCE), its
-# seconds per A_large cell on 1 and 2 threads, written as JSON under docs/data/fidelity/ and
-# printed as the table's rows.
+# both A_small tables (and on the A_large reference set, where $LARGE_REFERENCE names its CSV),
+# its seconds per random 5-block A_large cell on 1 and 2 threads, written as JSON under
+# docs/data/fidelity/; then the table of all of them (experiments/fidelity_table.py).
 #
-#     bash experiments/fidelity_candidates.sh [scores|training|all]     # default: all
+#     bash experiments/fidelity_candidates.sh [scores|training|reference|all]   # default: all
 #
-# Training candidates store their runs in runs/fidelity/cache.sqlite, so a rerun costs lookups.
-# Set PYTHON for the interpreter and LARGE (default 20) for the number of timed A_large cells.
+# Training candidates store their runs in runs/fidelity/cache.sqlite, so a rerun costs lookups
+# (from scratch: about 64 x 2 cells per protocol, 3 s (cheap) to 60 s (ref16) each on one
+# thread). Set PYTHON for the interpreter, LARGE (default 20) for the A_large cells timed per
+# training-free candidate and LARGE_TRAIN (default 5) per training candidate.
 set -euo pipefail
 
 py=${PYTHON:-python}
 large=${LARGE:-20}
+large_train=${LARGE_TRAIN:-5}
 out=docs/data/fidelity
 mkdir -p "$out"
 reference=()
 if [ -n "${LARGE_REFERENCE:-}" ]; then reference=(--large-reference "$LARGE_REFERENCE"); fi
 bench() {  # bench NAME ARGS...: one candidate
     local name=$1; shift
-    "$py" experiments/bench_fidelity.py "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1
+    "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1
 }
 
-if [ "${1:-all}" != training ]; then
+if [ "${1:-all}" = scores ] || [ "${1:-all}" = all ]; then
     for score in synflow naswot jacob_cov snip grad_norm zico params macs; do
         bench "$score" --score "$score" --large "$large" --threads 1,2
     done
@@ -35,14 +38,35 @@ if [ "${1:-all}" != training ]; then
     done
 fi
 
-if [ "${1:-all}" != scores ]; then
+if [ "${1:-all}" = training ] || [ "${1:-all}" = all ]; then
     cache=(--cache-path runs/fidelity/cache.sqlite)
-    images16k='{"name": "images16k", "epochs": 1, "lr": 0.005, "schedule": "onecycle", "batch_size": 64,
-                "checkpoints_per_epoch": 2, "train_images": 16000, "val_images": 6000, "test_images": 2000,
-                "filters": [8, 16], "fc_units": 128, "precision": "fp32"}'
+    fields='"epochs": 1, "schedule": "onecycle", "precision": "fp32", "test_images": 2000'
+    images16k="{\"name\": \"images16k\", $fields, \"lr\": 0.005, \"batch_size\": 64,
+        \"checkpoints_per_epoch\": 2, \"train_images\": 16000, \"val_images\": 6000,
+        \"filters\": [8, 16], \"fc_units\": 128}"
+    val6k="{\"name\": \"cheap-val6k\", $fields, \"lr\": 0.005, \"batch_size\": 32,
+        \"checkpoints_per_epoch\": 1, \"train_images\": 4000, \"val_images\": 6000,
+        \"filters\": [8, 16], \"fc_units\": 128}"
+    vote=synflow+naswot+jacob_cov
     for signal in val tse; do
-        bench "cheap_$signal" --protocol cheap --signal "$signal" "${cache[@]}" --large 5 --threads 1,2
+        bench "cheap_$signal" --protocol cheap --signal "$signal" "${cache[@]}" \
+            --large "$large_train" --threads 1,2
         bench "images16k_$signal" --protocol "$images16k" --signal "$signal" "${cache[@]}" \
-            --large 5 --threads 1,2
+            --large "$large_train" --threads 1,2
     done
+    bench cheap-val6k_val --protocol "$val6k" "${cache[@]}" --large "$large_train" --threads 1,2
+    bench cheap_plus_vote --protocol cheap --with-scores "$vote" "${cache[@]}" \
+        --large "$large_train" --threads 1,2
+    bench images16k_plus_vote --protocol "$images16k" --with-scores "$vote" "${cache[@]}" \
+        --large "$large_train" --threads 1,2
 fi
+
+if [ "${1:-all}" = reference ] || [ "${1:-all}" = all ]; then
+    # A candidate reference protocol for the A_large reference set (it must rank the
+    # Fashion-MNIST A_small cells like fast, Spearman >= 0.9): fast's schedule and data at a
+    # quarter of its width; Fashion-MNIST only.
+    ref16='{"name": "ref16", "epochs": 1, "lr": 0.002, "schedule": "onecycle", "batch_size": 128,
+            "checkpoints_per_epoch": 4, "filters": [16, 32], "fc_units": 256, "precision": "fp32"}'
+    bench ref16_val --protocol "$ref16" --dataset fashion_mnist --cache-path runs/fidelity/cache.sqlite
+fi
+"$py" experiments/fidelity_table.py "$out"

@@ -33,7 +33,7 @@ import pandas as pd
 import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
 from agents.search_report import search_summary
-from nas_env.cli import add_checkpoint_arguments, checkpoint_options
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options, require_dataset
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
 
@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    require_dataset("search_large.py", args.dataset, args.data_root)
     kwargs = {"blocks": args.blocks, "protocol": args.protocol, "dataset": args.dataset,
               "reward": args.reward, "cache_path": args.cache_path, "data_root": args.data_root,
               "threads": args.threads}

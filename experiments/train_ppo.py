@@ -43,7 +43,7 @@ import numpy as np
 import nas_env  # noqa: F401  (registers the env ids)
 
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS  # noqa: E402
-from nas_env.cli import add_checkpoint_arguments, checkpoint_options  # noqa: E402
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options, require_dataset  # noqa: E402
 from nas_env.cli import parse_int_list as parse_seeds  # noqa: E402  ("0-9", "0,3")
 from nas_env.run_checkpoint import stop_on_signals  # noqa: E402
 
@@ -148,6 +148,10 @@ def check_args(args: argparse.Namespace) -> None:
     if is_live(args) and args.reward_transform != "none":
         raise SystemExit("--reward-transform needs a reward table (it uses the worst feasible "
                          "reward); a live search has none")
+    if is_live(args):
+        kwargs = json.loads(args.env_kwargs)
+        require_dataset("train_ppo.py", args.dataset or kwargs.get("dataset"),
+                        args.data_root or kwargs.get("data_root"))
     if args.backend == "ray":
         from nas_env.parallel import import_ray
 

@@ -524,10 +524,11 @@ class RewardTable:
         """:meth:`query` for a valid cell ``index`` without checking it: the envs' fast path.
 
         ``seed_mode="sample"`` draws one ``rng.random()``, so a query consumes the same random
-        numbers as the batch query of one action.
+        numbers as the batch query of one action; without an ``rng``, from a fresh unseeded one.
         """
         if seed_mode == "mean":
             return dict(self._mean_records[index])
+        rng = rng if rng is not None else np.random.default_rng()
         rows = self._seed_records[index]
         return dict(rows[int(rng.random() * len(rows))])
 

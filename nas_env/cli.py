@@ -40,3 +40,17 @@ def checkpoint_options(args) -> dict:
     :func:`add_checkpoint_arguments` added."""
     return {"checkpoint_dir": None if args.no_checkpoints else args.checkpoint_dir,
             "checkpoint_every": args.checkpoint_every}
+
+
+def require_dataset(prog: str, dataset: str | None, data_root=None) -> None:
+    """Exit with one line (status 1) if ``dataset``'s files are not under the data root (where
+    no root was named: nor downloadable into the per-user cache), before a script creates
+    anything: a live search would otherwise fail at its first training, with a traceback and a
+    run folder left behind."""
+    from .data import DatasetNotFoundError, known_data_record, load_dataset
+
+    dataset = dataset or "mnist"
+    try:
+        known_data_record(dataset, data_root, lambda: load_dataset(dataset, data_root))
+    except DatasetNotFoundError as err:
+        raise SystemExit(f"{prog}: error: {err}") from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torchvision
@@ -180,3 +181,24 @@ def data_record(dataset: str, root: str | os.PathLike | None = None, split_seed:
             f"{err}. Point --data-root or ${ENV_VAR} at a folder that holds them.") from None
     return {**fingerprint, "split_seed": int(split_seed),
             "validation_fraction": float(validation_fraction)}
+
+
+def root_is_named(root: str | os.PathLike | None = None) -> bool:
+    """Whether the data root was named (``root`` or ``$NAS_ENV_DATA``), so nothing is downloaded."""
+    return root is not None or bool(os.environ.get(ENV_VAR))
+
+
+def known_data_record(dataset: str, root: str | os.PathLike | None,
+                      load: "Callable[[], DataSplits]") -> dict:
+    """:func:`data_record`, except that where no root was named and the files are missing, the
+    data is loaded with ``load()`` (which downloads it into the per-user cache) and its record
+    returned.
+
+    :raises DatasetNotFoundError: if the files are neither there nor downloadable.
+    """
+    try:
+        return data_record(dataset, root)
+    except DatasetNotFoundError:
+        if root_is_named(root):
+            raise
+        return load().record()

@@ -315,12 +315,12 @@ class LiveEvaluator(Evaluator):
         """The run identity (:func:`nas_env.identity.run_identity`) under which this evaluator
         looks up and stores ``cell``'s training with ``seed``: the dataset's files are
         fingerprinted (once) without loading them."""
-        from .data import VALIDATION_FRACTION, data_record
+        from .data import VALIDATION_FRACTION, known_data_record
         from .identity import run_identity, split_sizes
 
         if self._data_record is None:
-            self._data_record = (self._data.record() if self._data is not None
-                                 else data_record(self.dataset, self.data_root))
+            self._data_record = (self._data.record() if self._data is not None else
+                                 known_data_record(self.dataset, self.data_root, lambda: self.data))
         precision = self._protocol.precision if self.precision == "auto" else self.precision
         return run_identity(
             space=self.space, arch_key=cell.key, dataset=self.dataset, data=self._data_record,

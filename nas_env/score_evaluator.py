@@ -156,11 +156,11 @@ class ScoreEvaluator(Evaluator):
 
     def identity(self, cell: SmallCell | LargeCell) -> dict:
         """The run identity the raw scores of ``cell`` are cached under."""
-        from .data import data_record
+        from .data import known_data_record
         from .identity import run_identity
 
         if self._data_record is None:
-            self._data_record = data_record(self.dataset, self.data_root)
+            self._data_record = known_data_record(self.dataset, self.data_root, lambda: self.data)
         proto = self._protocol
         return run_identity(space=self.space, arch_key=cell.key, dataset=self.dataset,
                             data=self._data_record, split_sizes=[proto.batch_size, 0, 0],

@@ -314,3 +314,11 @@ def test_the_wheel_ships_the_tables(tmp_path):
         assert any(n.startswith("reward_tables/") and n.endswith(suffix) for n in names), names
     assert "reward_tables/__init__.py" in names and "nas_env/benchmark.py" in names
     assert "nas_env/envs/cell_env.py" in names
+
+
+def test_a_sampling_table_evaluator_needs_no_rng(table):
+    from nas_env.evaluators import TableEvaluator
+
+    evaluator = TableEvaluator(table, "sample")
+    result = evaluator.evaluate(SmallCell(1, 5))
+    assert result["seed"] in (0, 1) and result["num_seeds"] == 2

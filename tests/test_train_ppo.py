@@ -108,3 +108,22 @@ def test_backend_flags_on_a_table_search_are_refused_with_the_reason():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "--backend and --workers apply to live searches" in done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["experiments/train_ppo.py", "--env-id", "NASCell-large-v0", "--iterations", "1"],
+    ["experiments/search_large.py", "--method", "random", "--budget", "2"],
+])
+def test_a_live_search_without_its_dataset_says_so_in_one_line_and_writes_nothing(
+        tmp_path, command):
+    import os
+
+    empty = tmp_path / "no_data"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, *command, "--out-dir", str(tmp_path / "out")],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "NAS_ENV_DATA": str(empty)})
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "MNIST/raw" in done.stderr
+    assert not (tmp_path / "out").exists() and list(empty.iterdir()) == []

@@ -1,0 +1,59 @@
+"""The table of every candidate reward in docs/fidelity.md, from bench_fidelity.py's JSON files.
+
+    python experiments/fidelity_table.py docs/data/fidelity
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def interval(figures: dict | None) -> str:
+    if not figures:
+        return "n/a"
+    lo, hi = figures["spearman_ci"]
+    return f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def pair(small: dict, key: str) -> str:
+    return " / ".join(f"{small[d][key]:.2f}" if d in small else "n/a"
+                      for d in ("mnist", "fashion_mnist"))
+
+
+def row(record: dict) -> list[str]:
+    small, seconds = record["small"], record.get("seconds_per_large_cell") or {}
+    fitted = [d for d, f in small.items() if f.get("fitted_here")]
+    name = record["candidate"] + (f" (fitted on {fitted[0]})" if fitted and "fitted" not in
+                                  record["candidate"] else "")
+    return [f"{name} ({record.get('kind', 'training-free')})", interval(small.get("mnist")), interval(small.get("fashion_mnist")),
+            pair(small, "kendall_top16"), pair(small, "top10pct_overlap"),
+            interval(record.get("large_reference")),
+            f"{record['seconds_per_small_cell']:.2f}" if record.get("seconds_per_small_cell") else "n/a",
+            " / ".join(f"{seconds[t]['median']:.2f}" for t in sorted(seconds, key=int)) or "n/a"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="the folder of bench_fidelity.py --out files")
+    args = parser.parse_args()
+    header = ["candidate (kind)", "Spearman, MNIST (64) [95% CI]", "Spearman, Fashion-MNIST (64) [95% CI]",
+              "Kendall best 16 (M / F)", "best-10% overlap (M / F)", "Spearman, A_large reference",
+              "s per A_small cell", "s per A_large cell, 1 / 2 threads"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+    records = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*.json"))]
+    ceiling = next((r["fast_seed0_vs_seed1"] for r in records if r.get("fast_seed0_vs_seed1")), {})
+    if ceiling:
+        print("| " + " | ".join(["*reference: `fast` seed 0 against seed 1*",
+                                 interval(ceiling.get("mnist")), interval(ceiling.get("fashion_mnist")),
+                                 pair(ceiling, "kendall_top16"), pair(ceiling, "top10pct_overlap"),
+                                 "", "", ""]) + " |")
+    order = {"training-free": 0, "training": 1, "hybrid": 2}
+    for record in sorted(records, key=lambda r: (order.get(r.get("kind"), 0), r["candidate"])):
+        print("| " + " | ".join(row(record)) + " |")
+
+
+if __name__ == "__main__":
+    main()
