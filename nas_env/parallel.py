@@ -480,8 +480,7 @@ class RayBackend(EvalBackend):
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=STOP_POLL_SECONDS)
-                self._raise_if_stopping(started=True)
-                for ref in done:
+                for ref in done:  # finished results are handed back (and cached) first
                     i = pending.pop(ref)
                     try:
                         outcome = ray.get(ref)
@@ -489,6 +488,8 @@ class RayBackend(EvalBackend):
                         outcome = (f"worker_lost: {type(err).__name__} after "
                                    f"{self.max_retries} retries")
                     yield i, outcome
+                if pending:
+                    self._raise_if_stopping(started=True)
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)

@@ -480,3 +480,66 @@ def test_a_ppo_search_through_ray_equals_the_inline_one(local_ray, synthetic_dat
     inline = search("inline")
     assert len(inline) == 8
     assert search(RayBackend()) == inline
+
+
+class _FakeRay:
+    """Just enough of Ray's API for RayBackend.run, with a stop request that arrives while the
+    driver waits and the first task finishes in the same moment."""
+
+    class exceptions:
+        WorkerCrashedError = NodeDiedError = ObjectLostError = TaskCancelledError = RuntimeError
+
+    def __init__(self) -> None:
+        self.cancelled = []
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def put(self, value):
+        return value
+
+    def remote(self, function):
+        fake = self
+
+        class Remote:
+            def options(self, **options):
+                return self
+
+            def remote(self, spec, data_ref, job, queued_at, threads):
+                return ("ref", job.seed)
+
+        fake.function = function
+        return Remote()
+
+    def wait(self, refs, num_returns, timeout):
+        from nas_env.run_checkpoint import request_stop
+
+        request_stop()
+        return refs[:1], refs[1:]
+
+    def get(self, ref):
+        return {"seed": ref[1], "validation_accuracy": 90.0}
+
+    def cancel(self, ref, force):
+        self.cancelled.append(ref)
+
+
+def test_a_ray_task_that_finished_as_a_stop_came_is_handed_back_before_stopping(monkeypatch):
+    import nas_env.parallel as parallel
+    from nas_env.parallel import Job, RayBackend, TrainingSpec
+    from nas_env.run_checkpoint import RunStopped, clear_stop_request
+
+    fake = _FakeRay()
+    monkeypatch.setattr(parallel, "import_ray", lambda: fake)
+    backend = RayBackend(workers=1)
+    backend.bind(TrainingSpec("mnist", None, {}, checkpoint_dir="/tmp/unused"), lambda: None)
+    cells = [LargeCell([(0, 0, "conv3x3", "identity")])] * 2
+    handed_back = []
+    try:
+        with pytest.raises(RunStopped):
+            for i, outcome in backend.run([Job(cells[0], 0), Job(cells[1], 1)]):
+                handed_back.append((i, outcome["seed"]))
+    finally:
+        clear_stop_request()
+    assert handed_back == [(0, 0)]  # finished, so cached by the evaluator, not dropped
+    assert fake.cancelled == [("ref", 1)]
