@@ -39,10 +39,6 @@ within ``ORPHAN_CHECK_SECONDS`` and exits instead of training on for nobody.
 Every outcome is an :class:`~nas_env.results.EvalResult` with ``worker`` (``host:pid`` of the
 process that trained it), ``wait_seconds`` (from the batch's dispatch to the job's start) and
 ``run_seconds`` (the job's time in the worker), or a failure reason (a string).
-
-For tests of the fault handling only: with the environment variable ``NAS_ENV_KILL_WORKER`` set
-to ``always``, every job's worker kills itself (SIGKILL) before training; set to a file path, the
-first job to create that file does.
 """
 
 from __future__ import annotations
@@ -65,7 +61,6 @@ BACKENDS = ("inline", "process", "ray")
 DEFAULT_MAX_RETRIES = 2
 STOP_POLL_SECONDS = 0.5
 """How often a process-pool or Ray driver checks for a stop request while its jobs run."""
-KILL_VARIABLE = "NAS_ENV_KILL_WORKER"
 RAY_INSTALL = "pip install -e '.[ray]'  (or: pip install 'ray>=2.9')"
 
 Outcome = EvalResult | str
@@ -109,19 +104,6 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _kill_for_test() -> None:
-    """Die as a crashed worker would, when :data:`KILL_VARIABLE` asks for it (tests only)."""
-    target = os.environ.get(KILL_VARIABLE)
-    if not target:
-        return
-    if target != "always":
-        try:
-            os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-        except FileExistsError:
-            return
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
             threads: int | None = None) -> Outcome:
     """Train one job on ``data``; the result gains ``worker``, ``wait_seconds``, ``run_seconds``.
@@ -134,7 +116,6 @@ def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
     from .training import Protocol, train_child
 
     start = time.time()
-    _kill_for_test()
     try:
         result = train_child(job.cell, data, Protocol.from_dict(spec.protocol), seed=job.seed,
                              device=spec.device, precision=spec.precision,

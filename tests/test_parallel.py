@@ -26,8 +26,18 @@ import nas_env.training
 from agents.ppo_search import make_ppo
 from nas_env.cache import EvaluationCache
 from nas_env.evaluators import LiveEvaluator
-from nas_env.parallel import KILL_VARIABLE, InlineBackend, ProcessBackend, make_backend
+from nas_env.parallel import InlineBackend, ProcessBackend, make_backend
 from nas_env.spaces import LargeCell
+
+FAULTS = str(Path(__file__).resolve().parent / "fault_injection")
+"""Put on a worker's PYTHONPATH with KILL_VARIABLE set, it kills training runs (see there)."""
+KILL_VARIABLE = "NAS_ENV_TEST_KILL_WORKER"
+
+
+def inject_faults(monkeypatch, target: str) -> None:
+    """Make the training processes this test starts die as its ``target`` says."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [FAULTS, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(KILL_VARIABLE, target)
 from nas_env.training import Protocol
 from nas_env.vec_env import NASBatchVecEnv
 
@@ -116,7 +126,7 @@ def test_the_process_backend_gives_the_inline_numbers_from_its_workers(synthetic
 
 def test_a_killed_process_worker_is_retried(synthetic_data_root, tmp_path, monkeypatch, reference):
     marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_VARIABLE, str(marker))  # the first job's worker dies (SIGKILL)
+    inject_faults(monkeypatch, str(marker))  # the first job's worker dies (SIGKILL)
     evaluator = live(synthetic_data_root, tmp_path / "c.sqlite", backend="process", workers=2)
     try:
         results = evaluator.evaluate_batch(CELLS)
@@ -129,7 +139,7 @@ def test_a_killed_process_worker_is_retried(synthetic_data_root, tmp_path, monke
 
 def test_a_job_whose_worker_always_dies_fails_uncached_and_the_search_goes_on(
         synthetic_data_root, tmp_path, monkeypatch):
-    monkeypatch.setenv(KILL_VARIABLE, "always")
+    inject_faults(monkeypatch, "always")
     env = gym.make("NASCell-large-v0", blocks=2, protocol=TINY, data_root=synthetic_data_root,
                    cache_path=tmp_path / "c.sqlite",
                    backend=ProcessBackend(workers=1, threads=1, max_retries=1))
@@ -448,7 +458,8 @@ def test_a_killed_ray_worker_is_retried(local_ray, synthetic_data_root, tmp_path
     from nas_env.parallel import RayBackend
 
     marker = tmp_path / "killed"
-    backend = RayBackend(max_retries=2, runtime_env={"env_vars": {KILL_VARIABLE: str(marker)}})
+    backend = RayBackend(max_retries=2, runtime_env={"env_vars": {KILL_VARIABLE: str(marker),
+                                                                  "PYTHONPATH": FAULTS}})
     results = live(synthetic_data_root, False, backend=backend).evaluate_batch(CELLS)
     assert marker.exists()
     assert [measured(r) for r in results] == reference
