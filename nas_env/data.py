@@ -91,16 +91,33 @@ def _load_raw(dataset: str, root: Path, train: bool, download: bool):
             f"or ${ENV_VAR} at a folder that holds {cls.__name__}/raw/ (with neither, the data is "
             f"downloaded into {user_cache_dir() / 'datasets'})."
         )
+    created = [p for p in (folder, folder.parent, root) if not p.exists()]
     try:
         ds = cls(str(root), train=train, download=download)
     except Exception as err:  # torchvision raises several types for "no files, no network"
+        for path in created:  # leave no empty folders behind a failed download
+            try:
+                path.rmdir()
+            except OSError:  # not empty (a partial download), or not ours
+                break
         raise DatasetNotFoundError(
             f"{dataset} is not in {folder} and could not be "
-            f"{'downloaded' if download else 'read'} ({str(err).splitlines()[0]}). Put the four "
+            f"{'downloaded' if download else 'read'} ({_cause(err)}). Put the four "
             f"*-ubyte files there, or point --data-root or ${ENV_VAR} at a folder that holds "
             f"{cls.__name__}/raw/."
         ) from None
     return ds.data, ds.targets
+
+
+def _cause(err: Exception) -> str:
+    """One line saying why torchvision failed: its message's first line, with the last mirror's
+    error where the first line is only a heading (``Error downloading ...:``)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0]
 
 
 def _exact_mean_std(images: torch.Tensor) -> tuple[float, float]:

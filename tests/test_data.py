@@ -70,8 +70,14 @@ def test_only_the_default_root_downloads(monkeypatch, tmp_path):
     port, so the error names the download)."""
     monkeypatch.delenv("NAS_ENV_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with pytest.raises(DatasetNotFoundError, match="could not be downloaded"):
+    with pytest.raises(DatasetNotFoundError, match="could not be downloaded") as info:
         load_dataset("mnist")
+    # The cause is named (the mirror's error), on one line, and no empty folder is left behind.
+    cause = str(info.value).split("(", 1)[1]
+    assert "Error downloading" in cause and "ownloading train-images-idx3-ubyte.gz: " in cause
+    assert not cause.startswith("Error downloading train-images-idx3-ubyte.gz:)")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "cache" / "nas_env" / "datasets" / "MNIST").exists()
 
 
 def test_unknown_dataset_lists_allowed():
