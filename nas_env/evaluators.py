@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from abc import ABC, abstractmethod
 from typing import Sequence
 
@@ -41,6 +42,8 @@ from .results import NOT_TRAINED, EvalResult
 from .run_checkpoint import CHECKPOINT_EVERY
 from .spaces import LargeCell, SmallCell
 
+IN_PROGRESS_POLL_SECONDS = 2.0
+"""How often a live evaluator looks again for a run another process is training."""
 SIZE_METRICS = ("trainable_parameters", "cell_parameters", "flops")
 """The results an architecture determines before any training (the paper-size network's)."""
 SPACES = ("small", "large")
@@ -294,6 +297,7 @@ class LiveEvaluator(Evaluator):
         self.measure_latency = measure_latency
         self._data = None
         self._data_record: dict | None = None
+        self._asked: dict[str, SmallCell | LargeCell] = {}
         self._sizes: dict[str, dict] = {}
         self.backend.bind(
             TrainingSpec(dataset, None if data_root is None else str(data_root),
@@ -391,12 +395,27 @@ class LiveEvaluator(Evaluator):
 
     def _results(self, pairs: list) -> dict[tuple[str, int], EvalResult]:
         """The result of every distinct (cell, seed) in ``pairs``: cached, else trained by the
-        backend and stored in the cache as each finishes."""
-        from .parallel import Job
+        backend and stored in the cache as each finishes. A run that another process is training
+        into the same checkpoint folder (a second search on the same cache) is waited for: its
+        row is read from the cache once it is there, or the run is taken over if that process
+        stopped without finishing it."""
+        results = self._train_missing(pairs)
+        while any(isinstance(r, str) for r in results.values()):
+            time.sleep(IN_PROGRESS_POLL_SECONDS)
+            waiting = [(self._asked[key], seed) for (key, seed), r in results.items()
+                       if isinstance(r, str)]
+            results.update(self._train_missing(waiting))
+        return results
+
+    def _train_missing(self, pairs: list) -> dict[tuple[str, int], EvalResult | str]:
+        """One pass of :meth:`_results`; a run held by another process gives its reason (a
+        string) instead of a result."""
+        from .parallel import IN_PROGRESS, Job
 
         distinct: dict[tuple[str, int], tuple] = {}
         for cell, seed in pairs:
             distinct.setdefault((cell.key, seed), (cell, seed))
+            self._asked[cell.key] = cell
         results: dict[tuple[str, int], EvalResult] = {}
         jobs, keys = [], []
         for key, (cell, seed) in distinct.items():
@@ -416,6 +435,9 @@ class LiveEvaluator(Evaluator):
             try:
                 for i, outcome in outcomes:
                     job = jobs[i]
+                    if isinstance(outcome, str) and outcome.startswith(IN_PROGRESS):
+                        results[keys[i]] = outcome  # another process trains it: wait for it
+                        continue
                     if isinstance(outcome, str):
                         outcome = failed_result(job.cell, self.size(job.cell), outcome, job.seed,
                                                 self)

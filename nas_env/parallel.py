@@ -54,13 +54,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from .results import EvalResult
-from .run_checkpoint import CHECKPOINT_EVERY, RunStopped, request_stop, stop_requested
+from .run_checkpoint import (CHECKPOINT_EVERY, RunInProgressError, RunStopped, request_stop,
+                             stop_requested)
 from .spaces import LargeCell, SmallCell
 
 BACKENDS = ("inline", "process", "ray")
 DEFAULT_MAX_RETRIES = 2
 STOP_POLL_SECONDS = 0.5
 """How often a process-pool or Ray driver checks for a stop request while its jobs run."""
+IN_PROGRESS = "in_progress"
+"""The failure reason's prefix of a run another process holds (see :func:`run_job`)."""
 RAY_INSTALL = "pip install -e '.[ray]'  (or: pip install 'ray>=2.9')"
 
 Outcome = EvalResult | str
@@ -109,7 +112,9 @@ def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
     """Train one job on ``data``; the result gains ``worker``, ``wait_seconds``, ``run_seconds``.
 
     A CUDA out-of-memory error is returned as a failure reason (a later run with more memory may
-    succeed, so it is not a result); any other exception propagates.
+    succeed, so it is not a result), and a run another process is training into the same
+    checkpoint folder as ``"in_progress: ..."`` (:data:`IN_PROGRESS`: the caller waits for that
+    process's result); any other exception propagates.
     """
     import torch
 
@@ -126,6 +131,8 @@ def run_job(spec: TrainingSpec, data, job: Job, queued_at: float,
     except torch.cuda.OutOfMemoryError as err:
         torch.cuda.empty_cache()
         return f"out_of_memory: {err}".splitlines()[0]
+    except RunInProgressError as err:
+        return f"{IN_PROGRESS}: {err}"
     result.update(worker=worker_name(), wait_seconds=max(0.0, start - queued_at),
                   run_seconds=time.time() - start)
     return result

@@ -32,8 +32,9 @@ def count_trainings(monkeypatch) -> list:
     real = nas_env.training.train_child
 
     def counting(cell, *args, **kwargs):
-        calls.append(cell.to_string())
-        return real(cell, *args, **kwargs)
+        result = real(cell, *args, **kwargs)
+        calls.append(cell.to_string())  # a finished training, not an attempt refused
+        return result
 
     monkeypatch.setattr(nas_env.training, "train_child", counting)
     return calls
@@ -111,3 +112,50 @@ def test_a_training_run_records_its_summed_loss_and_loss_curve(synthetic_data_ro
     assert cached["source"] == "cache"
     assert (cached["train_loss_sum"], cached["loss_curve"]) == (result["train_loss_sum"],
                                                                 result["loss_curve"])
+
+
+def _hold_run(path, seconds: float, before_release=None):
+    """Another process training the run of checkpoint ``path`` (an flock is held per open file,
+    so a second claim in this process stands for a second process)."""
+    import threading
+    import time
+
+    from nas_env.run_checkpoint import claim_run
+
+    started = threading.Event()
+
+    def hold():
+        with claim_run(path):
+            started.set()
+            time.sleep(seconds)
+            if before_release is not None:
+                before_release()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait()
+    return thread
+
+
+@pytest.mark.parametrize("holder_finishes", [True, False])
+def test_a_run_another_search_is_training_is_waited_for_not_a_crash(
+        synthetic_data_root, tmp_path, monkeypatch, holder_finishes):
+    from nas_env.run_checkpoint import checkpoint_file
+
+    cache, checkpoints = tmp_path / "c.sqlite", tmp_path / "checkpoints"
+    other = live(synthetic_data_root, tmp_path / "other.sqlite")
+    finished = other.evaluate(CELL)  # what the other search's run will store
+    mine = live(synthetic_data_root, cache, checkpoint_dir=checkpoints)
+    identity = mine.identity(CELL, 0)
+    store = (lambda: EvaluationCache(cache).put(identity, finished)) if holder_finishes else None
+    calls = count_trainings(monkeypatch)
+    holder = _hold_run(checkpoint_file(checkpoints, identity), 3.0, store)
+    try:
+        result = mine.evaluate(CELL)
+    finally:
+        holder.join()
+    if holder_finishes:  # its row is read, nothing trained twice
+        assert result["source"] == "cache" and calls == []
+    else:  # it stopped without a result: this search takes the run over
+        assert result["source"] == "training" and calls == [CELL.canonical().to_string()]
+    assert result["validation_accuracy"] == finished["validation_accuracy"]
