@@ -244,3 +244,13 @@ class EvaluationCache:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def open_cache(cache) -> EvaluationCache | None:
+    """The cache an evaluator's ``cache`` keyword names: an :class:`EvaluationCache` itself, a
+    path to one, ``None`` for the default file, or ``False`` for no cache (``None`` returned)."""
+    if cache is False:
+        return None
+    if isinstance(cache, EvaluationCache):
+        return cache
+    return EvaluationCache(cache)

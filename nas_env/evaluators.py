@@ -268,7 +268,7 @@ class LiveEvaluator(Evaluator):
         checkpoint_dir: str | os.PathLike | None = None,
         checkpoint_every: float = CHECKPOINT_EVERY,
     ) -> None:
-        from .cache import EvaluationCache
+        from .cache import open_cache
         from .data import DATASETS
         from .parallel import TrainingSpec, make_backend
         from .training import get_protocol
@@ -287,12 +287,7 @@ class LiveEvaluator(Evaluator):
             raise ValueError("train_seeds is empty; give at least one training seed")
         self.seed_mode = check_seed_mode(seed_mode)
         self.backend = make_backend(backend, workers)
-        if cache is False:
-            self.cache = None
-        elif isinstance(cache, EvaluationCache):
-            self.cache = cache
-        else:
-            self.cache = EvaluationCache(cache)
+        self.cache = open_cache(cache)
         self.device, self.precision, self.threads = device, precision, threads
         self.measure_latency = measure_latency
         self._data = None

@@ -96,7 +96,7 @@ class ScoreEvaluator(Evaluator):
     def __init__(self, space: str = "large", dataset: str = "mnist", protocol="zc-vote",
                  data_root: str | os.PathLike | None = None, cache=None,
                  threads: int | None = None, **live_keywords) -> None:
-        from .cache import EvaluationCache
+        from .cache import open_cache
         from .data import DATASETS
 
         if space not in SPACES:
@@ -107,12 +107,7 @@ class ScoreEvaluator(Evaluator):
         self._protocol = get_score_protocol(protocol)
         self.protocol = self._protocol.name
         self.data_root, self.threads = data_root, threads
-        if cache is False:
-            self.cache = None
-        elif isinstance(cache, EvaluationCache):
-            self.cache = cache
-        else:
-            self.cache = EvaluationCache(cache)
+        self.cache = open_cache(cache)
         self._data = None
         self._data_record: dict | None = None
         self._references: dict[int, dict[str, np.ndarray]] = {}
