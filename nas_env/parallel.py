@@ -212,16 +212,25 @@ def _watch_driver(driver: int, stop) -> None:
     os._exit(1)
 
 
+def _request_stop_on_signal(signum, frame) -> None:
+    request_stop()
+
+
 def _init_process_worker(spec: TrainingSpec, threads: int, driver: int, stop) -> None:
-    """Pool initializer: ignore Ctrl-C (the driver handles it), exit when the driver (the pid that
-    made the pool: it may have died before this worker got here) is gone, take the driver's stop
-    request when the event ``stop`` is set, set threads, load the data once."""
+    """Pool initializer: ignore Ctrl-C (the driver handles it), save and stop on SIGTERM where
+    runs have a checkpoint folder (``timeout``, systemd and SLURM send it to the whole process
+    group, workers included: the run in training saves at the end of its step instead of
+    losing the time since its last save), exit when the driver (the pid that made the pool: it
+    may have died before this worker got here) is gone, take the driver's stop request when the
+    event ``stop`` is set, set threads, load the data once."""
     import torch
 
     from .data import load_dataset
 
     global _worker_data
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.checkpoint_dir is not None:
+        signal.signal(signal.SIGTERM, _request_stop_on_signal)
     threading.Thread(target=_watch_driver, args=(driver, stop), daemon=True,
                      name="watch-driver").start()
     torch.set_num_threads(threads)

@@ -554,3 +554,47 @@ def test_a_ray_task_that_finished_as_a_stop_came_is_handed_back_before_stopping(
         clear_stop_request()
     assert handed_back == [(0, 0)]  # finished, so cached by the evaluator, not dropped
     assert fake.cancelled == [("ref", 1)]
+
+
+TERMINATED_SEARCH = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_parallel import CELLS, TINY
+from nas_env.evaluators import LiveEvaluator
+from nas_env.run_checkpoint import stop_on_signals
+from nas_env.training import Protocol
+
+slow = Protocol.from_dict({{**TINY.as_dict(), "epochs": 60}})
+evaluator = LiveEvaluator("large", protocol=slow, data_root={root!r}, cache={cache!r}, threads=1,
+                          backend="process", workers=2, checkpoint_dir={checkpoints!r})
+with stop_on_signals(program="search"):
+    evaluator.evaluate_batch(CELLS[:2])
+"""
+
+
+def test_sigterm_to_the_process_group_saves_the_workers_runs(synthetic_data_root, tmp_path):
+    """What timeout, systemd and SLURM do: SIGTERM to the driver and its pool workers at once.
+    Each worker saves its run at the end of its step, and the driver exits as on SIGTERM."""
+    from nas_env.run_checkpoint import checkpoint_progress, run_in_progress
+
+    checkpoints, cache = tmp_path / "checkpoints", tmp_path / "c.sqlite"
+    script = TERMINATED_SEARCH.format(tests=str(ROOT / "tests"), root=str(synthetic_data_root),
+                                      cache=str(cache), checkpoints=str(checkpoints))
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(checkpoints.glob("*.lock"))) < 2:
+        time.sleep(0.1)
+    locks = list(checkpoints.glob("*.lock"))
+    while time.monotonic() < deadline and not all(
+            run_in_progress(lock.with_suffix("")) for lock in locks):
+        time.sleep(0.1)
+    time.sleep(2)  # well into both runs
+    assert proc.poll() is None, f"the search ended before the signal: {proc.communicate()}"
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    saved = checkpoint_progress(checkpoints)
+    assert len(saved) == 2 and all(run["step"] > 0 for run in saved), err
+    assert "before its first step" not in err
+    assert len(EvaluationCache(cache)) == 0
