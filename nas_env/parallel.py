@@ -289,19 +289,28 @@ class ProcessBackend(EvalBackend):
 
         queued_at = time.time()
         waiting = deque(range(len(jobs)))
+        alone: deque[int] = deque()  # jobs lost with a broken pool, retried one at a time
         attempts = [0] * len(jobs)
         running: dict = {}
         stopped: list[RunStopped] = []
+
+        def submit(i: int) -> None:
+            future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
+                                         self._threads())
+            running[future] = i
+
         try:
-            while waiting or running:
-                # At most `workers` jobs are submitted, so every submitted job is running: a dead
-                # worker can only have been running one of them. After a stop request the jobs
-                # still waiting go through too: each stops before its first step.
-                while waiting and len(running) < self.workers:
-                    i = waiting.popleft()
-                    future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
-                                                 self._threads())
-                    running[future] = i
+            while waiting or running or alone:
+                # At most `workers` jobs are submitted, so every submitted job is running. A job
+                # lost with others runs alone until it finishes, so that a death can be charged to
+                # the job that caused it. After a stop request the jobs still waiting go through
+                # too: each stops before its first step.
+                if alone:
+                    if not running:
+                        submit(alone.popleft())
+                else:
+                    while waiting and len(running) < self.workers:
+                        submit(waiting.popleft())
                 if self._stop_applies():
                     self._stop.set()  # wakes each worker's watcher thread at once
                 done, _ = wait(running, timeout=STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)
@@ -329,13 +338,16 @@ class ProcessBackend(EvalBackend):
                             yield running[future], outcome
                         del running[future]
                     self._discard_pool()
-                    for i, err in lost:
+                    if len(lost) > 1:  # which job killed the pool is unknown: charge none
+                        alone.extend(i for i, _ in lost)
+                    else:
+                        (i, err), = lost
                         attempts[i] += 1
                         if attempts[i] > self.max_retries:
                             yield i, (f"worker_lost: the worker process died {attempts[i]} times "
-                                      f"({err})")
+                                      f"while training this job alone ({err})")
                         else:
-                            waiting.appendleft(i)
+                            alone.appendleft(i)
         finally:
             if running:  # interrupted: stop the jobs that did not finish
                 self._discard_pool()

@@ -28,6 +28,8 @@ from nas_env.cache import EvaluationCache
 from nas_env.evaluators import LiveEvaluator
 from nas_env.parallel import InlineBackend, ProcessBackend, make_backend
 from nas_env.spaces import LargeCell
+from nas_env.training import Protocol
+from nas_env.vec_env import NASBatchVecEnv
 
 FAULTS = str(Path(__file__).resolve().parent / "fault_injection")
 """Put on a worker's PYTHONPATH with KILL_VARIABLE set, it kills training runs (see there)."""
@@ -36,10 +38,10 @@ KILL_VARIABLE = "NAS_ENV_TEST_KILL_WORKER"
 
 def inject_faults(monkeypatch, target: str) -> None:
     """Make the training processes this test starts die as its ``target`` says."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [FAULTS, os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [FAULTS,
+                                                                   os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv(KILL_VARIABLE, target)
-from nas_env.training import Protocol
-from nas_env.vec_env import NASBatchVecEnv
+
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
@@ -598,3 +600,21 @@ def test_sigterm_to_the_process_group_saves_the_workers_runs(synthetic_data_root
     assert len(saved) == 2 and all(run["step"] > 0 for run in saved), err
     assert "before its first step" not in err
     assert len(EvaluationCache(cache)) == 0
+
+
+def test_a_healthy_job_sharing_the_pool_with_a_crashing_one_is_not_charged(
+        synthetic_data_root, tmp_path, monkeypatch, reference):
+    """Jobs lost together with a broken pool are retried one at a time, so only the job whose
+    worker dies while it runs alone is charged and fails."""
+    inject_faults(monkeypatch, "cell:" + CELLS[0].canonical().to_string())
+    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
+                              cache=tmp_path / "c.sqlite",
+                              backend=ProcessBackend(workers=2, threads=1, max_retries=1))
+    try:
+        results = evaluator.evaluate_batch(CELLS)
+    finally:
+        evaluator.close()
+    assert results[0]["failure"].startswith("worker_lost") and "alone" in results[0]["failure"]
+    assert [r["failure"] for r in results[1:]] == [None, None]
+    assert [measured(r) for r in results[1:]] == reference[1:]
+    assert len(EvaluationCache(tmp_path / "c.sqlite")) == 2
