@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from nas_env.benchmark import RewardTable, table_path
-from nas_env.cli import parse_int_list
+from nas_env.cli import parse_int_list, parse_protocol
 from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
 from nas_env.fidelity import RankModel, rank_average, rank_fidelity
@@ -51,11 +51,6 @@ from nas_env.table_builder import export_cache_table
 from nas_env.zero_cost import SCORES, score_cell
 
 SIGNALS = ("val", "tse")
-
-
-def parse_protocol(text: str):
-    """A protocol name, or a JSON object of :class:`~nas_env.protocols.Protocol` fields."""
-    return json.loads(text) if text.lstrip().startswith("{") else text
 
 
 def parse_score(text: str) -> tuple[str, list[str]]:

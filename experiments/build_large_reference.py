@@ -15,7 +15,6 @@ in training from its last checkpoint, and SIGTERM or Ctrl-C saves it first.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 import torch
 
 from agents.search_report import best_cells, load_searches
-from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list
+from nas_env.cli import add_checkpoint_arguments, checkpoint_options, parse_int_list, parse_protocol
 from nas_env.data import DatasetNotFoundError
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.spaces import LargeCell
@@ -48,10 +47,6 @@ def write_cells(runs: Path, random_cells: int, path: Path) -> None:
     table = table[~table["arch"].map(lambda a: LargeCell.from_string(a).key).duplicated()]
     atomic_write_text(path, table.to_csv(index=False))
     print(f"{path}: {len(table)} cells")
-
-
-def parse_protocol(text: str):
-    return json.loads(text) if text.lstrip().startswith("{") else text
 
 
 def main() -> None:

@@ -54,3 +54,11 @@ def require_dataset(prog: str, dataset: str | None, data_root=None) -> None:
         known_data_record(dataset, data_root, lambda: load_dataset(dataset, data_root))
     except DatasetNotFoundError as err:
         raise SystemExit(f"{prog}: error: {err}") from None
+
+
+def parse_protocol(text: str):
+    """``--protocol``'s value: a protocol name, or a JSON object of
+    :class:`~nas_env.protocols.Protocol` fields."""
+    import json
+
+    return json.loads(text) if text.lstrip().startswith("{") else text
