@@ -294,10 +294,19 @@ class ProcessBackend(EvalBackend):
         running: dict = {}
         stopped: list[RunStopped] = []
 
-        def submit(i: int) -> None:
-            future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
-                                         self._threads())
+        def submit(i: int, queue: deque) -> bool:
+            """Submit job ``i``; if the pool broke since the last wait, put it back in ``queue``
+            (the running jobs then come back lost, and a new pool is made)."""
+            try:
+                future = self._pool().submit(_process_job, self.spec, jobs[i], queued_at,
+                                             self._threads())
+            except BrokenProcessPool:
+                queue.appendleft(i)
+                if not running:  # nothing left to report the loss: start a new pool now
+                    self._discard_pool()
+                return False
             running[future] = i
+            return True
 
         try:
             while waiting or running or alone:
@@ -307,10 +316,11 @@ class ProcessBackend(EvalBackend):
                 # too: each stops before its first step.
                 if alone:
                     if not running:
-                        submit(alone.popleft())
+                        submit(alone.popleft(), alone)
                 else:
                     while waiting and len(running) < self.workers:
-                        submit(waiting.popleft())
+                        if not submit(waiting.popleft(), waiting):
+                            break
                 if self._stop_applies():
                     self._stop.set()  # wakes each worker's watcher thread at once
                 done, _ = wait(running, timeout=STOP_POLL_SECONDS, return_when=FIRST_COMPLETED)

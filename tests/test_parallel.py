@@ -618,3 +618,30 @@ def test_a_healthy_job_sharing_the_pool_with_a_crashing_one_is_not_charged(
     assert [r["failure"] for r in results[1:]] == [None, None]
     assert [measured(r) for r in results[1:]] == reference[1:]
     assert len(EvaluationCache(tmp_path / "c.sqlite")) == 2
+
+
+def test_a_pool_that_breaks_between_waits_takes_its_next_job_later(synthetic_data_root, tmp_path,
+                                                                  monkeypatch, reference):
+    """A worker can die after one wait returns and before the next job is submitted: the submit
+    itself raises BrokenProcessPool. The job goes back in line and the batch still completes."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    original, refusals = ProcessPoolExecutor.submit, []
+
+    def submit(self, fn, /, *args, **kwargs):
+        if len(refusals) < 2:  # the first submit (nothing running) and the second (one running)
+            refusals.append(args[1])
+            raise BrokenProcessPool("a child process terminated abruptly")
+        return original(self, fn, *args, **kwargs)
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
+    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
+                              cache=tmp_path / "c.sqlite",
+                              backend=ProcessBackend(workers=2, threads=1, max_retries=0))
+    try:
+        results = evaluator.evaluate_batch(CELLS)
+    finally:
+        evaluator.close()
+    assert len(refusals) == 2
+    assert [r["failure"] for r in results] == [None, None, None]
+    assert [measured(r) for r in results] == reference
