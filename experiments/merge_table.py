@@ -1,4 +1,4 @@
-"""Add the rows of a reward table built elsewhere (another machine, a lent GPU) to a table here.
+"""Add the rows of a reward table built elsewhere (another machine, a GPU machine) to a table here.
 
     python experiments/merge_table.py /path/from/elsewhere/small_fashion_mnist_fast.csv \
         --into reward_tables/small_fashion_mnist_fast.csv

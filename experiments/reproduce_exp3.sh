@@ -2,7 +2,7 @@
 # Experiment 3 end to end: PPO, random search and regularized evolution on NASCell-large-v0
 # (5 blocks, r_val, the cheap protocol, 400 sampled cells each, seed 0), the best and the worst 10
 # cells retrained with a second cheap seed, the best 3 cells retrained with the fast protocol on
-# full MNIST (seeds 0 and 1, fp32), then the README's figures and tables.
+# full MNIST (seeds 0 and 1, fp32), then the figures and tables of docs/results/experiment-3.md.
 #
 #     bash experiments/reproduce_exp3.sh [OUT_DIR]          # default OUT_DIR: runs/exp3
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure of the README's Fashion-MNIST section, from the shipped Fashion-MNIST table
+# Every figure of the Fashion-MNIST results (docs/results/fashion-mnist.md), from the shipped Fashion-MNIST table
 # (reward_tables/small_fashion_mnist_fast.csv) and the MNIST one, and its figures
 # (docs/figures/*fashion*.png).
 #
@@ -7,7 +7,7 @@
 #
 # Runs, in order: the cell report of each table (best 5, seed spread, cells within noise, the
 # r_param optimum), the transfer analysis (rank correlations, cross ranks, scatter plot),
-# experiments 1 and 2 on Fashion-MNIST with the README's MNIST seeds (10 for r_val, 20 for
+# experiments 1 and 2 on Fashion-MNIST with the MNIST runs' seeds (10 for r_val, 20 for
 # r_param), the search comparison on both tables and the seeds whose first hit they share, then
 # the figures. About 5 minutes on an idle 2-core CPU.
 # Set PYTHON to choose the interpreter (default: python).

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Re-measure every search figure the README quotes, on the shipped MNIST table, and redraw the
-# README's figures (docs/figures/*.png).
+# Re-measure every search figure of the MNIST A_small results (docs/results/mnist-table.md,
+# docs/results/experiments-1-2.md, docs/results/search-baselines.md) on the shipped MNIST table,
+# and redraw their figures (docs/figures/exp1_small_rval.png, exp2_small_rparam.png,
+# compare_search_mnist.png).
 #
-#     bash experiments/reproduce_readme.sh [OUT_DIR]      # default OUT_DIR: runs/readme
+#     bash experiments/reproduce_mnist.sh [OUT_DIR]       # default OUT_DIR: runs/mnist
 #
 # Runs, in order: the cell report (best 5, seed spread, feasible cells), experiments 1 and 2 with
 # ten seeds each (plus ten more r_param seeds and the penalty-to-floor variant), the search
@@ -11,7 +13,7 @@
 # Set PYTHON to choose the interpreter (default: python).
 set -euo pipefail
 
-out=${1:-runs/readme}
+out=${1:-runs/mnist}
 py=${PYTHON:-python}
 figures=docs/figures
 mkdir -p "$out" "$figures"

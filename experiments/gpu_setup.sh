@@ -1,0 +1,27 @@
+# Sourced by gpu_build_table.sh and gpu_exp3.sh, from the repository root of the GPU machine:
+#
+#   out   the folder the results go to: $OUT, default gpu_results/ (created);
+#   py    the interpreter: $PYTHON, default python3;
+#   PYTHONPATH  gets the checkout, so the scripts import this nas_env without an install;
+#   and, where gpu_offline_kit.sh packed a kit into $KIT (default gpu_kit/): the kit's wheels are
+#   installed into /tmp/nas_env_site (put first on PYTHONPATH), and NAS_ENV_DATA points at the
+#   kit's dataset unless it is set already.
+#
+# Without a kit, the machine needs the dependencies installed (pip install -e .) and the dataset
+# under $NAS_ENV_DATA or downloadable by torchvision.
+out=${OUT:-$PWD/gpu_results}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+py=${PYTHON:-python3}
+kit=${KIT:-gpu_kit}
+if ls "$kit"/whl/*.whl >/dev/null 2>&1; then
+    "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/nas_env_site "$kit"/whl/*.whl || exit 1
+    export PYTHONPATH=/tmp/nas_env_site:$PWD${PYTHONPATH:+:$PYTHONPATH}
+else
+    export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+fi
+if [ -d "$kit/data" ]; then
+    export NAS_ENV_DATA=${NAS_ENV_DATA:-$(cd "$kit/data" && pwd)}
+fi
+export PYTHONUNBUFFERED=1
