@@ -78,9 +78,10 @@ class TrainingSpec:
     :param data_root: where workers on this machine load it from (``None``: ``$NAS_ENV_DATA``,
         else the per-user cache).
     :param protocol: the protocol's fields (:meth:`nas_env.training.Protocol.as_dict`).
-    :param device, precision, threads, measure_latency, checkpoint_dir, checkpoint_every: as for
-        :func:`~nas_env.training.train_child` (``checkpoint_dir`` must be a folder every worker
-        can reach: on a cluster, a shared filesystem).
+
+    ``device``, ``precision``, ``threads``, ``measure_latency``, ``checkpoint_dir`` and
+    ``checkpoint_every`` are as for :func:`~nas_env.training.train_child` (``checkpoint_dir`` must
+    be a folder every worker can reach: on a cluster, a shared filesystem).
     """
 
     dataset: str

@@ -36,12 +36,13 @@ class CellSearchEnv(gym.Env):
     :param seed_mode: ``"mean"`` over the training seeds or ``"sample"`` (one seed, drawn from
         ``self.np_random``).
     :param fidelity: ``"table"`` only: the fraction of the protocol's training to report.
-    :param data_root, cache_path, train_seeds, device, threads, measure_latency, backend, workers,
-        checkpoint_dir, checkpoint_every: ``"live"`` only; see
-        :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``). ``backend``
-        pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands a whole batch of
-        actions to one evaluator.
     :param render_mode: accepted for Gymnasium's API; these envs render nothing, so only ``None``.
+
+    ``data_root``, ``cache_path``, ``train_seeds``, ``device``, ``threads``, ``measure_latency``,
+    ``backend``, ``workers``, ``checkpoint_dir`` and ``checkpoint_every`` are for ``"live"``
+    only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``).
+    ``backend`` pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands a whole batch
+    of actions to one evaluator.
     """
 
     metadata = {"render_modes": []}
