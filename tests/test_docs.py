@@ -1,0 +1,188 @@
+"""The documentation: a short README whose links work, the CI running the README's test command,
+a documentation site that builds strictly, and text that speaks of the project and its use, not
+of how or where the work on it was done."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+README_MAX_LINES = 250
+
+# Text about the circumstances of the work rather than the project: work sessions, machines lent
+# or borrowed for it, the tool that ran commands on such a machine and its bundle folder, and the
+# internal tracker's issues. Case-insensitive. Checked against the repository first: "session"
+# occurs only in the tests' pytest fixtures (``scope="session"``), which are not scanned, and
+# ``.device`` as an attribute (``tensor.device``) is not matched.
+FORBIDDEN = {
+    "a work session": r"\bsessions?\b",
+    "a lent machine": r"\blent\b",
+    "a borrowed machine": r"\bborrowed\b",
+    "the device tool": r"\bdevice tool\b",
+    "an internal GPU runner": r"\b(?:internal|gpu) runner\b",
+    "the .device/ bundle": r"(?:^|[\s`'\"(\[=])\.device(?:/|\b)",
+    "a device_*.sh script (now experiments/gpu_*.sh)": r"\bdevice_\w+\.sh\b",
+    "the device tool's call syntax": r"\brun\(command=|\bcarry=\[|\bFILES_AT\b|\bgive_back\b",
+    "an internal issue": r"\bthe [\w-]+ issue\b",
+}
+
+# The files whose text is checked: what a user reads (README, the documentation site, mkdocs.yml),
+# the scripts they run, and the packages' sources and docstrings.
+SCANNED = ("README.md", "mkdocs.yml", "docs", "experiments", "nas_env", "agents")
+TEXT_SUFFIXES = {".md", ".py", ".sh", ".yml", ".yaml", ".txt", ".cfg", ""}
+
+
+def scanned_files() -> list[Path]:
+    """The tracked (and not ignored, untracked) text files under :data:`SCANNED`."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *SCANNED],
+            cwd=REPO, capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
+        paths = [REPO / name for name in listed]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file there
+        paths = [p for name in SCANNED for p in ([REPO / name] if (REPO / name).is_file()
+                                                  else (REPO / name).rglob("*"))]
+    return sorted(p for p in paths if p.is_file() and p.suffix in TEXT_SUFFIXES
+                  and "__pycache__" not in p.parts)
+
+
+def test_the_scan_covers_the_readme_the_docs_the_scripts_and_the_packages():
+    names = {p.relative_to(REPO).as_posix() for p in scanned_files()}
+    for name in ("README.md", "mkdocs.yml", "docs/index.md", "docs/fidelity.md",
+                 "experiments/train_ppo.py", "experiments/gpu_build_table.sh",
+                 "nas_env/envs/cell_env.py", "agents/autoregressive_policy.py"):
+        assert name in names, f"{name} is not scanned"
+
+
+@pytest.mark.parametrize("text, what", [
+    ("On a lent GPU machine, in one call of the device tool:", "a lent machine"),
+    ("bash experiments/device_kit.sh mnist", "a device_*.sh script (now experiments/gpu_*.sh)"),
+    ("put into .device/ what it lacks", "the .device/ bundle"),
+    ('run(command="bash x.sh", carry=[".device"])', "the device tool's call syntax"),
+    ("measured this session on idle cores", "a work session"),
+    ("the experiment-3 issue does this", "an internal issue"),
+])
+def test_the_patterns_catch_what_they_are_for(text, what):
+    assert re.search(FORBIDDEN[what], text, re.IGNORECASE)
+
+
+@pytest.mark.parametrize("text", [
+    "device = next(net.parameters()).device",
+    "self.device = torch.device('cuda')",
+    "workers on this machine load it from the data root",
+    "the runner-up cell is 0.21 points below the best",
+    "an excellent, equivalent cell",
+])
+def test_the_patterns_leave_ordinary_text_alone(text):
+    assert not any(re.search(p, text, re.IGNORECASE) for p in FORBIDDEN.values())
+
+
+def test_the_text_speaks_of_the_project_not_of_how_the_work_was_done():
+    found = []
+    for path in scanned_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            for what, pattern in FORBIDDEN.items():
+                if re.search(pattern, line, re.IGNORECASE):
+                    found.append(f"{path.relative_to(REPO)}:{number}: {what}: {line.strip()}")
+    assert not found, "text about the circumstances of the work:\n" + "\n".join(found)
+
+
+def test_the_readme_is_short():
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines, at most {README_MAX_LINES}: move details into docs/")
+
+
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+def relative_links(markdown: str) -> list[str]:
+    """The targets of the Markdown links and images that point into the repository."""
+    text = re.sub(r"```.*?```", "", markdown, flags=re.DOTALL)  # not the code blocks
+    targets = [m.group(1) for m in LINK.finditer(text)]
+    return [t for t in targets if not re.match(r"^[a-z][a-z0-9+.-]*:", t, re.IGNORECASE)
+            and not t.startswith("#")]
+
+
+def test_every_relative_link_of_the_readme_points_to_a_file_that_exists():
+    links = relative_links(README.read_text(encoding="utf-8"))
+    assert any(link.startswith("docs/") for link in links)  # the README links into the docs
+    missing = [link for link in links if not (REPO / link.split("#")[0]).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
+def test_the_link_parser_finds_links_and_images_and_skips_urls_and_code():
+    text = ("[a](docs/a.md#x) ![f](docs/figures/f.png) [w](https://example.org) [h](#here)\n"
+            "```\n[c](not/a/link.md)\n```\n")
+    assert relative_links(text) == ["docs/a.md#x", "docs/figures/f.png"]
+
+
+def readme_test_command() -> str:
+    """The command of the README's quick start that runs the tests, as `python -m pytest ...`."""
+    for line in README.read_text(encoding="utf-8").splitlines():
+        match = re.search(r"\.venv/bin/(python -m pytest[^\n`]*)", line)
+        if match:
+            return match.group(1).strip()
+    raise AssertionError("README.md has no `.venv/bin/python -m pytest` command")
+
+
+def test_the_readme_test_command_runs_the_whole_suite_and_reports_skips():
+    command = readme_test_command()
+    assert command.split()[:3] == ["python", "-m", "pytest"]
+    assert "-rs" in command.split()
+    assert not any(arg.startswith("tests/") or arg in ("-k", "-m") for arg in command.split()[3:])
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    marker = next(i for i, line in enumerate(ci) if line.strip() == "# The README's test command:")
+    assert ci[marker + 1].strip() == readme_test_command()
+
+
+def test_the_dev_extra_installs_what_the_suite_needs():
+    cfg = (REPO / "setup.cfg").read_text(encoding="utf-8")
+    dev = re.search(r"^dev =\n((?:[ \t]+\S.*\n)+)", cfg, re.MULTILINE)
+    assert dev, "setup.cfg has no dev extra"
+    requirements = dev.group(1)
+    for name in ("pytest", "pytest-timeout", "ray"):
+        assert re.search(rf"^\s+{re.escape(name)}\b", requirements, re.MULTILINE), name
+
+
+def test_every_figure_is_shown_on_a_docs_page():
+    pages = "\n".join(p.read_text(encoding="utf-8") for p in (REPO / "docs").rglob("*.md"))
+    unused = [f.name for f in sorted((REPO / "docs" / "figures").glob("*.png"))
+              if f"figures/{f.name}" not in pages]
+    assert not unused, f"figures no docs page shows: {unused}"
+
+
+def test_the_documentation_builds_strictly(tmp_path):
+    """`mkdocs build --strict`: a broken link or anchor, or a docstring the API reference
+    cannot parse, fails it."""
+    pytest.importorskip("mkdocs", reason="pip install -e '.[docs]'")
+    pytest.importorskip("mkdocstrings_handlers.python", reason="pip install -e '.[docs]'")
+    pytest.importorskip("material", reason="pip install -e '.[docs]'")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=REPO, capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    warnings = [line for line in done.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+    assert done.returncode == 0, (
+        "mkdocs build --strict failed:\n" + "\n".join(warnings or [done.stderr[-3000:]]))
+    assert (tmp_path / "site" / "environments" / "nascell-large-v0" / "index.html").is_file()
+
+
+def test_every_script_of_experiments_is_on_the_map():
+    page = (REPO / "docs" / "scripts.md").read_text(encoding="utf-8")
+    scripts = sorted(p.name for p in (REPO / "experiments").iterdir()
+                     if p.suffix in (".py", ".sh") and p.is_file())
+    missing = [name for name in scripts if f"`{name}`" not in page]
+    assert not missing, f"docs/scripts.md does not place: {missing}"
