@@ -71,11 +71,13 @@ class SearchProgressCallback(BaseCallback):
         self.archs_seen: set[str] = set()
         self.samples = 0
         self.cache_hits = 0
+        self._hits_before = 0  # the envs' cache hits before this search began
         self.training_time = 0.0
         self._bar = None
         self._writer = None
 
     def _on_training_start(self) -> None:
+        self._hits_before = self._env_cache_hits()
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
         with self.csv_path.open("w", newline="") as f:
             csv.writer(f).writerow(ITERATION_FIELDS)
@@ -96,7 +98,6 @@ class SearchProgressCallback(BaseCallback):
             self._batch_archs.append(info["arch"])
             self.archs_seen.add(info.get("arch_key", info["arch"]))  # equivalent cells are one
             self.samples += 1
-            self.cache_hits += bool(info.get("cached"))
             self.training_time += info.get("training_time", 0.0)
             if raw > self.best_reward:
                 self.best_reward, self.best_arch = raw, info["arch"]
@@ -104,6 +105,15 @@ class SearchProgressCallback(BaseCallback):
                     self._writer.add_text("charts/best_arch", f"{raw:.3f} {info['arch']}",
                                           self.iteration + 1)
         return True
+
+    def _env_cache_hits(self) -> int:
+        """Cells the training envs have had served from the evaluation cache (their
+        ``source_counts``; 0 for envs that keep none)."""
+        try:
+            counts = self.training_env.get_attr("source_counts")
+        except AttributeError:
+            return 0
+        return sum(c["cache"] for c in counts)
 
     def optimum_probability(self) -> float:
         """The policy's probability of sampling the best cell (NaN where unknown, or where an
@@ -123,6 +133,7 @@ class SearchProgressCallback(BaseCallback):
         if not self._batch:
             return
         self.iteration += 1
+        self.cache_hits = self._env_cache_hits() - self._hits_before
         rewards = np.asarray(self._batch)
         mode_arch, mode_share = batch_mode(self._batch_archs)
         self.batch_size = self.batch_size or len(self._batch_archs)

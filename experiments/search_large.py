@@ -38,7 +38,7 @@ from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
 
 LOGGED = ("arch", "arch_key", "validation_accuracy", "test_accuracy", "training_time",
-          "trainable_parameters", "cell_parameters", "flops", "failure", "source")
+          "trainable_parameters", "cell_parameters", "flops", "failure")
 
 
 class EvaluationLog(gym.Wrapper):
@@ -55,13 +55,14 @@ class EvaluationLog(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
+        source = self.env.unwrapped.last_provenance["source"]
         repeat = info["arch_key"] in self._seen
         self._seen.add(info["arch_key"])
         self._best = max(self._best, float(reward))
         self.rows.append({"evaluation": len(self.rows) + 1, "reward": float(reward),
-                          "repeat": repeat, **{k: info[k] for k in LOGGED}})
+                          "repeat": repeat, **{k: info[k] for k in LOGGED}, "source": source})
         print(f"[{self.label}] {len(self.rows)}/{self.budget} reward {reward:.2f} "
-              f"best {self._best:.2f} ({info['source']}, {info['training_time']:.1f} s)", flush=True)
+              f"best {self._best:.2f} ({source}, {info['training_time']:.1f} s)", flush=True)
         if self.progress_path is not None and len(self.rows) % self.every == 0:
             atomic_write_text(self.progress_path, pd.DataFrame(self.rows).to_csv(index=False))
         return obs, reward, terminated, truncated, info

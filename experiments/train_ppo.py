@@ -34,6 +34,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -265,7 +266,13 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         run_dir / "iterations.csv", optimum, optimum_action, progress=progress,
         total_iterations=args.iterations)
     start = time.perf_counter()
-    model.learn(total_timesteps=args.iterations * args.archs_per_iter, callback=callback)
+    try:
+        model.learn(total_timesteps=args.iterations * args.archs_per_iter, callback=callback)
+    except BaseException:
+        if callback.iteration == 0:  # nothing finished: leave no run folder behind
+            model.logger.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     wall = time.perf_counter() - start
     model.save(run_dir / "model.zip")
 
@@ -354,10 +361,15 @@ def main() -> None:
         # A backend's workers are the parallelism; pool workers could not start their own.
         # SIGTERM or Ctrl-C: the children in training save their state and the script stops.
         graceful = is_live(args) and checkpoint_options(args)["checkpoint_dir"] is not None
-        with stop_on_signals(enabled=graceful):
-            summaries = [run_one(args, seed, run_dir,
-                                 progress=not args.no_progress and len(jobs) == 1)
-                         for _, seed, run_dir in jobs]
+        from nas_env.parallel import RayClusterError
+
+        try:
+            with stop_on_signals(enabled=graceful):
+                summaries = [run_one(args, seed, run_dir,
+                                     progress=not args.no_progress and len(jobs) == 1)
+                             for _, seed, run_dir in jobs]
+        except RayClusterError as err:
+            raise SystemExit(f"train_ppo.py: {err}") from None
     else:
         workers = max(1, min(args.seed_workers, len(jobs)))
         with mp.get_context("spawn").Pool(workers) as pool:

@@ -403,6 +403,12 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _measured(value: Any) -> float | None:
+    """A figure as a Python float, ``None`` where the table left it unmeasured (NaN)."""
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
@@ -468,6 +474,7 @@ class RewardTable:
             return {"arch": cells[i].to_string(), "arch_key": cells[i].key, "arch_index": i,
                     "seed": seed, "num_seeds": int(self.num_seeds[i]),
                     **{k: _python(values[k]) for k in keys}, "val_curve": curve,
+                    "latency_ms": _measured(values["latency_ms"]),
                     "failure": "diverged" if values["diverged"] else None, **common,
                     "device": str(where["device"]), "precision": str(where["precision"]),
                     **RESULT_DEFAULTS}

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -128,7 +129,7 @@ class EvaluationCache:
                                  (identity_hash(identity),)).fetchone()
         if row is None:
             return None
-        result = {**RESULT_DEFAULTS, **json.loads(row[0])}
+        result = _stored_result(row[0])
         result["source"] = "cache"
         return result
 
@@ -188,9 +189,9 @@ class EvaluationCache:
         names = [d[0] for d in cursor.description]
         for values in cursor:
             row = dict(zip(names, values))
-            for column in ("result", "identity", "versions"):
+            for column in ("identity", "versions"):
                 row[column] = json.loads(row[column])
-            row["result"] = {**RESULT_DEFAULTS, **row["result"]}
+            row["result"] = _stored_result(row["result"])
             yield row
 
     def legacy_row_count(self) -> int:
@@ -254,3 +255,13 @@ def open_cache(cache) -> EvaluationCache | None:
     if isinstance(cache, EvaluationCache):
         return cache
     return EvaluationCache(cache)
+
+
+def _stored_result(text: str) -> dict:
+    """A stored row's result, with the keys added since it was written at their defaults and an
+    unmeasured latency as ``None`` (rows written before that was the convention hold NaN)."""
+    result = {**RESULT_DEFAULTS, **json.loads(text)}
+    latency = result.get("latency_ms")
+    if isinstance(latency, float) and math.isnan(latency):
+        result["latency_ms"] = None
+    return result

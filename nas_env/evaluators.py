@@ -66,7 +66,7 @@ def _unevaluated(cell: SmallCell | LargeCell, sizes: dict, evaluator: "Evaluator
         test_accuracy=math.nan, val_curve=[], train_loss_sum=None, loss_curve=[], score=None,
         proxy_scores=None,
         training_time=0.0, evaluation_time=0.0,
-        **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan, diverged=False,
+        **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=None, diverged=False,
         failure=failure, source=source, dataset=evaluator.dataset, protocol=evaluator.protocol,
         fidelity=0.0 if seed is None else 1.0, device="", precision="", **NOT_TRAINED,
     )
@@ -94,7 +94,9 @@ def mean_result(results: Sequence[EvalResult]) -> EvalResult:
     epochs = sorted(set.intersection(*(set(c) for c in curves)))
     merged = dict(first)
     merged.update({k: float(np.mean([r[k] for r in results]))
-                   for k in ("validation_accuracy", "test_accuracy", "training_time", "latency_ms")})
+                   for k in ("validation_accuracy", "test_accuracy", "training_time")})
+    latencies = [r["latency_ms"] for r in results]
+    merged["latency_ms"] = None if None in latencies else float(np.mean(latencies))
     losses = [r.get("train_loss_sum") for r in results]
     merged["train_loss_sum"] = None if None in losses else float(np.mean(losses))
     loss_curves = [dict(map(tuple, r["loss_curve"])) for r in results]
@@ -229,7 +231,7 @@ class LiveEvaluator(Evaluator):
     :param threads: torch CPU threads while training (restored after); ``None``: unchanged
         (inline), one per worker (``process``), the task's ``num_cpus`` (``ray``).
     :param measure_latency: time CPU inference of every trained cell on a fresh paper-size net
-        (35 single-image forward passes); off by default, then ``latency_ms`` is NaN.
+        (35 single-image forward passes); off by default, then ``latency_ms`` is ``None``.
     :param backend: who trains a batch: ``"inline"`` (one at a time, here), ``"process"`` (a pool
         on this machine), ``"ray"`` or an :class:`~nas_env.parallel.EvalBackend`
         (see :mod:`nas_env.parallel`).
@@ -417,7 +419,7 @@ class LiveEvaluator(Evaluator):
             identity = self.identity(cell, seed) if self.cache is not None else None
             cached = self.cache.get(identity) if identity is not None else None
             if cached is not None:
-                if self.measure_latency and math.isnan(cached["latency_ms"]):
+                if self.measure_latency and cached["latency_ms"] is None:
                     cached = self._complete_latency(cell, identity, cached)
                 results[key] = cached
             else:
@@ -531,7 +533,7 @@ def make_evaluator(
         except FileNotFoundError as err:
             raise FileNotFoundError(
                 f"{err} To train each cell live instead, pass evaluator='live' (results are "
-                "cached; see the README's live search section)."
+                "cached; see docs/live-search.md)."
             ) from None
     table = load_table(table_path, allow_partial=allow_partial_table)
     _check_variant(table, dataset, protocol)

@@ -424,15 +424,37 @@ def import_ray():
     return ray
 
 
+class RayClusterError(RuntimeError):
+    """The Ray cluster a :class:`RayBackend` was pointed at could not be joined."""
+
+
+def _use_ray_token_if_present() -> None:
+    """Turn on Ray's token authentication for this driver where ``RAY_AUTH_MODE`` is unset and a
+    token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``): the
+    rule by which ``ray start`` turns it on for the cluster, which ``ray.init`` does not follow
+    when it joins one (it is then refused with ``InvalidAuthToken``). A driver with a token
+    also joins a cluster that asks for none."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication (before 2.52)
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 class RayBackend(EvalBackend):
     """One Ray task per job.
 
-    :param workers: CPUs of the local Ray started when none is running and no address is given
-        (default: all of this machine's); on a cluster, Ray's resources decide how many run at once.
+    :param workers: CPUs of the private local Ray started when no address is given (default: all
+        of this machine's), even where a cluster runs on this machine; on a cluster, Ray's
+        resources decide how many run at once.
     :param num_cpus: CPUs each task reserves (also its torch thread count, at least 1).
     :param num_gpus: GPUs each task reserves; a fraction shares a GPU between children.
-    :param address: a cluster to join (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``);
-        default ``$RAY_ADDRESS``, else a new local Ray.
+    :param address: a cluster to join (``"auto"``: the one started on this machine,
+        ``"ray://host:10001"``, ``"host:6379"``); default ``$RAY_ADDRESS``, else a new private
+        local Ray. Where ``RAY_AUTH_MODE`` is unset and a token is at hand, the driver uses it,
+        as ``ray start`` does. A cluster that cannot be joined raises :class:`RayClusterError`.
     :param max_retries: Ray's retries of a task whose worker or node died.
     :param runtime_env: Ray's runtime environment for the tasks (``env_vars``, ``working_dir``,
         ``pip``, ...), e.g. where cluster nodes lack this package.
@@ -460,13 +482,23 @@ class RayBackend(EvalBackend):
         ray = import_ray()
         if not ray.is_initialized():
             if self.address:
-                ray.init(address=self.address, log_to_driver=False)
+                _use_ray_token_if_present()
+                try:
+                    ray.init(address=self.address, log_to_driver=False)
+                except ConnectionError as err:
+                    raise RayClusterError(
+                        f"could not join the Ray cluster at {self.address!r} ({err}). Is it "
+                        "running (`ray status`)? If it uses token authentication, this driver "
+                        "needs the cluster's token: RAY_AUTH_TOKEN, or the file "
+                        "~/.ray/auth_token") from None
             else:
+                # address="local": a private Ray of `workers` CPUs, even where a cluster started
+                # by `ray start` runs on this machine (join that one with address="auto").
                 # Ray runs its workers at niceness 15, below the driver; here they do all the
                 # work, and on a busy machine that starves them (torch's import took 80 s
                 # instead of 4 s beside two training processes), so keep them at the driver's.
-                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False,
-                         _system_config={"worker_niceness": 0})
+                ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                         log_to_driver=False, _system_config={"worker_niceness": 0})
             self._started_ray = True
         if self._data_ref is None:
             self._data_ref = ray.put(self._load_data())

@@ -22,7 +22,7 @@ none were computed), ``training_time``
 ``evaluation_time`` (the seconds of ``training_time`` spent on the validation checkpoints, so the
 optimiser's share is the difference; ``None`` where not recorded, as in the reward tables),
 ``trainable_parameters`` and ``cell_parameters`` and ``flops`` (of the paper-size child network,
-whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; NaN where
+whatever proxy a protocol trained), ``latency_ms`` (CPU inference of one image; ``None`` where
 not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed: ``"diverged"``,
 ``"out_of_memory: ..."``, ``"worker_lost: ..."``), ``source`` (``"table"``, ``"training"`` or
 ``"cache"``), ``dataset``, ``protocol`` (its name), ``fidelity`` (the fraction of the protocol's
@@ -30,6 +30,11 @@ training the figures stand for: 1.0 unless a lower fidelity was asked of a table
 ``precision``; ``worker`` (``host:pid`` of the process that trained it; ``None`` for a table row or
 a cell that was not trained), ``wait_seconds`` (from its batch's dispatch to the start of its
 training) and ``run_seconds`` (its time in the worker; both 0 where nothing was trained).
+
+The last four (:data:`PROVENANCE_KEYS`) say how a figure was obtained, not what the cell scored:
+an env leaves them out of its step ``info``, so that the same seed and action give the same info
+whether the cell was trained or served from the cache (Gymnasium's determinism check), and keeps
+them in ``env.unwrapped.last_provenance`` and ``env.unwrapped.source_counts``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ class EvalResult(TypedDict):
     trainable_parameters: int
     cell_parameters: int
     flops: int
-    latency_ms: float
+    latency_ms: Optional[float]
     diverged: bool
     failure: Optional[str]
     source: str
@@ -75,6 +80,10 @@ class EvalResult(TypedDict):
 
 RESULT_KEYS: tuple[str, ...] = tuple(EvalResult.__annotations__)
 """The keys of every :class:`EvalResult`, in order."""
+
+PROVENANCE_KEYS = ("source", "worker", "wait_seconds", "run_seconds")
+"""The keys of an :class:`EvalResult` that say where its figures came from (see the module
+docstring); a search env's step ``info`` holds the others."""
 
 NOT_TRAINED = {"worker": None, "wait_seconds": 0.0, "run_seconds": 0.0}
 """The worker keys of a record no worker produced (a table row, a skipped cell, a result cached

@@ -200,7 +200,7 @@ class ScoreEvaluator(Evaluator):
             seed=proto.seed, num_seeds=1, validation_accuracy=math.nan, test_accuracy=math.nan,
             val_curve=[], train_loss_sum=None, loss_curve=[], score=None,
             proxy_scores={k: float(v) for k, v in scores.items()}, training_time=seconds,
-            evaluation_time=0.0, **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=math.nan,
+            evaluation_time=0.0, **{k: sizes[k] for k in SIZE_METRICS}, latency_ms=None,
             diverged=False, failure=None, source="training", dataset=self.dataset,
             protocol="zero_cost", fidelity=1.0, device="cpu", precision="fp32", **NOT_TRAINED)
 

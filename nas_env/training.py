@@ -341,7 +341,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
         training_time=training_time,
         evaluation_time=evaluation_time,
         **sizes,
-        latency_ms=_latency(cell, net, proto, input_shape) if measure_latency else float("nan"),
+        latency_ms=_latency(cell, net, proto, input_shape) if measure_latency else None,
         diverged=diverged,
         failure="diverged" if diverged else None,
         source="training",

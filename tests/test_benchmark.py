@@ -260,7 +260,7 @@ def test_sidecar_is_read(table):
 
 def test_unmeasured_latency_is_allowed_but_not_as_a_budget(tmp_path):
     table = RewardTable(write_variant(tmp_path, lambda df: df.assign(latency_ms=np.nan)))
-    assert np.isnan(table.query(0)["latency_ms"])
+    assert table.query(0)["latency_ms"] is None
     with pytest.raises(RewardTableError, match="no latency_ms for cells 0-63"):
         table.best("param", budget_metric="latency_ms", budget=10)
 

@@ -18,7 +18,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import nas_env  # noqa: F401  (registers the ids)
 from nas_env.benchmark import RewardTable, RewardTableError
 from nas_env.envs import NASCellEnv, NASCellSeqEnv
-from nas_env.results import RESULT_KEYS
+from nas_env.results import PROVENANCE_KEYS, RESULT_KEYS
 from nas_env.spaces import InvalidArchitectureError, SmallCell
 
 FIXTURE = Path(__file__).parent / "fixtures" / "small_fixture.csv"
@@ -26,7 +26,7 @@ ALL_IDS = sorted(env_id for env_id, spec in gym.registry.items()
                  if str(spec.entry_point).startswith("nas_env."))
 ENV_IDS = [env_id for env_id in ALL_IDS if "small" in env_id]
 """The A_small ids, which these tests run on the fixture table (A_large: test_large_env.py)."""
-INFO_KEYS = {*RESULT_KEYS, "budget_met", "cached", "total_training_time"}
+INFO_KEYS = {*RESULT_KEYS, "budget_met", "total_training_time"} - set(PROVENANCE_KEYS)
 BUDGET = 150_000
 
 
@@ -157,7 +157,9 @@ def test_info_reports_the_table_and_the_reward_never_uses_test_accuracy(table):
         assert set(info) == INFO_KEYS and terminated and not truncated
         assert obs.tolist() == [0.0] and obs in env.observation_space
         expected = table.query(cell)
-        assert {k: info[k] for k in expected} == expected
+        assert {k: info[k] for k in INFO_KEYS & set(expected)} == \
+            {k: v for k, v in expected.items() if k not in PROVENANCE_KEYS}
+        assert env.unwrapped.last_provenance["source"] == "table"
         assert reward == info["validation_accuracy"] != info["test_accuracy"]
 
 

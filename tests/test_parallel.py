@@ -359,8 +359,9 @@ def test_the_batch_env_skips_cells_over_an_r_param_budget(synthetic_data_root, m
     venv.step_async(np.array([large.to_action(), small.to_action()]))
     _, rewards, _, infos = venv.step_wait()
     assert calls == [small.key]
-    assert infos[0]["source"] == "skipped" and rewards[0] == -100
-    assert infos[1]["source"] == "training" and rewards[1] == pytest.approx(infos[1]["validation_accuracy"])
+    assert [p["source"] for p in venv.get_attr("last_provenance")] == ["skipped", "training"]
+    assert infos[0]["budget_met"] is False and rewards[0] == -100
+    assert rewards[1] == pytest.approx(infos[1]["validation_accuracy"])
 
 
 def test_the_batch_env_refuses_a_token_by_token_env():
@@ -398,7 +399,7 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(monkeypatch):
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]'")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              _system_config={"worker_niceness": 0})
     yield ray
     ray.shutdown()

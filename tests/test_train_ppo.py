@@ -127,3 +127,29 @@ def test_a_live_search_without_its_dataset_says_so_in_one_line_and_writes_nothin
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "MNIST/raw" in done.stderr
     assert not (tmp_path / "out").exists() and list(empty.iterdir()) == []
+
+
+def test_a_search_that_fails_before_its_first_iteration_leaves_no_run_folder(
+        tmp_path, synthetic_data_root, monkeypatch):
+    import importlib.util
+
+    import nas_env.training
+
+    spec = importlib.util.spec_from_file_location("train_ppo_script", ROOT / "experiments" / "train_ppo.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the first training run failed")
+    monkeypatch.setattr(nas_env.training, "train_child", broken)
+    tiny = {"name": "tiny", "epochs": 1, "lr": 0.01, "schedule": "onecycle", "batch_size": 64,
+            "checkpoints_per_epoch": 1, "filters": [4, 8], "fc_units": 16, "precision": "fp32"}
+    args = script.build_parser().parse_args([
+        "--env-id", "NASCell-large-v0", "--iterations", "1", "--archs-per-iter", "2",
+        "--cache-path", str(tmp_path / "cache.sqlite"), "--no-progress", "--env-kwargs",
+        json.dumps({"blocks": 1, "protocol": tiny, "data_root": str(synthetic_data_root),
+                    "threads": 1})])
+    run_dir = tmp_path / "runs" / "NASCell-large-v0__ppo_val__0__1"
+    with pytest.raises(RuntimeError, match="the first training run failed"):
+        script.run_one(args, 0, run_dir, progress=False)
+    assert not run_dir.exists()

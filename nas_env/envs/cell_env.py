@@ -71,7 +71,7 @@ class NASCellEnv(CellSearchEnv):
       network's parameters, and `budget_metric` names any other metric of the table (`"flops"`,
       `"latency_ms"`, `"training_time"`) with `budget` in its units. Size budgets are checked from
       the architecture first: an over-budget cell is not looked up or trained
-      (`info["source"] == "skipped"`, no training time charged).
+      (`info["budget_met"]` is `False`, no training time charged).
     - **Failure**: a cell whose training diverged (`info["failure"] == "diverged"`) or, live, ran
       out of GPU memory gets `0.0` under r_val and `-100.0` under r_param, never better than the
       budget penalty.
@@ -96,11 +96,15 @@ class NASCellEnv(CellSearchEnv):
     for a seed mean), `num_seeds`, `validation_accuracy`, `test_accuracy`, `val_curve`,
     `train_loss_sum` and `loss_curve` (live training only), `score` and `proxy_scores`
     (training-free protocols only), `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
-    `failure`, `source` (`"table"`, `"training"`, `"cache"` or `"skipped"`), `dataset`,
-    `protocol`, `fidelity`, `device`, `precision`; plus `cached`, `budget_met` and
+    `failure`, `dataset`, `protocol`, `fidelity`, `device`, `precision`; plus `budget_met` and
     `total_training_time`, the simulated cost: the summed training time of every cell evaluated so
     far (also `env.unwrapped.total_training_time`). It survives `reset()`; a seeded
     `reset(seed=...)` starts a new search and sets it to zero, as does `env.unwrapped.reset_cost()`.
+
+    Where the figures came from is not in `info` (the same seed and action give the same info,
+    trained or cached): `env.unwrapped.last_provenance` holds the last cell's `source`
+    (`"table"`, `"training"`, `"cache"` or `"skipped"`), `worker`, `wait_seconds` and `run_seconds`, and
+    `env.unwrapped.source_counts` counts every cell evaluated by source.
 
     ## Arguments
 

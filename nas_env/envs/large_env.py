@@ -47,7 +47,8 @@ class NASCellLargeEnv(CellSearchEnv):
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
       budget `n`, else the validation accuracy. Size budgets (`"cell_parameters"`, the default with
       `n = 150,000`, `"trainable_parameters"`, `"flops"`) are checked from the architecture before
-      any training: an over-budget cell costs nothing (`info["source"] == "skipped"`).
+      any training: an over-budget cell costs nothing (`info["budget_met"]` is `False`,
+      `env.unwrapped.last_provenance["source"] == "skipped"`).
     - **Failure**: a run whose loss turns NaN or infinite (`info["failure"] == "diverged"`, cached
       like any finished run) or that runs out of GPU memory (`"out_of_memory: ..."`, not cached)
       does not end the search; its reward is `0.0` under r_val and `-100.0` under r_param, never
@@ -73,10 +74,14 @@ class NASCellLargeEnv(CellSearchEnv):
     (`None` here), `seed`, `num_seeds`, `validation_accuracy`, `test_accuracy`, `val_curve`,
     `train_loss_sum` and `loss_curve` (the training loss, summed and per checkpoint), `score` and
     `proxy_scores` (training-free protocols only), `training_time`, `trainable_parameters`, `cell_parameters`, `flops`, `latency_ms`, `diverged`,
-    `failure`, `source` (`"training"`, `"cache"` or `"skipped"`), `dataset`, `protocol`,
-    `fidelity`, `device`, `precision`; plus `cached` (the result came from the cache),
-    `budget_met` and `total_training_time` (the simulated cost of the search so far: the summed
+    `failure`, `dataset`, `protocol`, `fidelity`, `device`, `precision` (`latency_ms` is `None`
+    unless `measure_latency=True`); plus `budget_met` and `total_training_time` (the simulated cost of the search so far: the summed
     training time of every cell evaluated, cached or not; zeroed by a seeded `reset`).
+
+    Where the figures came from is not in `info` (the same seed and action give the same info,
+    trained or cached): `env.unwrapped.last_provenance` holds the last cell's `source`
+    (`"training"`, `"cache"` or `"skipped"`), `worker`, `wait_seconds` and `run_seconds`, and
+    `env.unwrapped.source_counts` counts every cell evaluated by source.
 
     ## Arguments
 

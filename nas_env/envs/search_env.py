@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any, Sequence
 
 import gymnasium as gym
 
 from ..benchmark import R_PARAM_PENALTY, Reward
 from ..evaluators import SIZE_METRICS, Evaluator, make_evaluator, skipped_result
+from ..results import PROVENANCE_KEYS
 from ..spaces import LargeCell, SmallCell
 
 FAILURE_REWARDS = {"val": 0.0, "param": R_PARAM_PENALTY}
@@ -43,6 +45,12 @@ class CellSearchEnv(gym.Env):
     only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``).
     ``backend`` pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands a whole batch
     of actions to one evaluator.
+
+    A step's ``info`` is the cell's :class:`~nas_env.results.EvalResult` without the keys that say
+    where it came from (:data:`~nas_env.results.PROVENANCE_KEYS`), plus ``budget_met`` and
+    ``total_training_time``: the same seed and action give the same info whether the cell was
+    trained, served from the cache or looked up. Where it came from is kept in
+    :attr:`last_provenance` and counted in :attr:`source_counts`.
     """
 
     metadata = {"render_modes": []}
@@ -88,6 +96,11 @@ class CellSearchEnv(gym.Env):
         self._precheck = self.reward_fn.kind == "param" and self.reward_fn.budget_metric in SIZE_METRICS
         self.total_training_time = 0.0
         """Simulated cost: the summed training time (seconds) of every cell evaluated so far."""
+        self.last_provenance: dict[str, Any] | None = None
+        """Where the last cell's figures came from: ``source`` (``"table"``, ``"training"``,
+        ``"cache"`` or ``"skipped"``), ``worker``, ``wait_seconds``, ``run_seconds``."""
+        self.source_counts: Counter = Counter()
+        """Cells evaluated by this env so far, by ``source`` (never reset)."""
 
     @property
     def table(self):
@@ -118,11 +131,13 @@ class CellSearchEnv(gym.Env):
                 return skipped_result(cell, sizes, self.evaluator)
         return None
 
-    def _scored(self, info: dict) -> tuple[float, dict[str, Any]]:
+    def _scored(self, result: dict) -> tuple[float, dict[str, Any]]:
+        info = {k: v for k, v in result.items() if k not in PROVENANCE_KEYS}
+        self.last_provenance = {k: result[k] for k in PROVENANCE_KEYS}
+        self.source_counts[result["source"]] += 1
         self.total_training_time += info["training_time"]
         budget_value = info[self.reward_fn.budget_metric]
         info["budget_met"] = bool(self.reward_fn.budget_met(budget_value))
-        info["cached"] = info["source"] == "cache"
         info["total_training_time"] = self.total_training_time
         if info["failure"] is not None:
             return self.failure_reward, info
