@@ -1,0 +1,180 @@
+"""PPO settings side by side on a shipped reward table, many seeds, judged by the cells sampled.
+
+Each setting in ``--settings`` runs for every seed in ``--seeds`` under each reward in
+``--rewards``, ``--iterations`` iterations each, and every run is judged by the cells it sampled
+(:mod:`agents.search_stats`): the iteration from which every batch is at least 90% one cell
+(lasting convergence), on which cell, and the greedy cell at the end.
+
+Settings (:data:`SETTINGS`): the critic study's (``today``, ``no_critic``, ``critic_only``,
+``no_value_loss``, see ``experiments/critic_study.py``) and entropy schedules, named
+``ent-START-END-N`` (``ent_coef`` falls linearly from START to END over the first N updates,
+:class:`agents.entropy_schedule.EntropySchedule`); any such name is accepted.
+
+    python experiments/ppo_study.py --settings today ent-0.1-0-30 --seeds 100-119 \\
+        --iterations 200 --dataset mnist --out-dir runs/entropy_study
+
+Resumable: ``OUT/runs.csv`` gains each run's row as it finishes, and a rerun skips the runs it
+already holds. Writes ``OUT/summary.md`` (per setting and reward: runs that converged on the
+optimum / within seed noise of it, the median and the largest convergence iteration, runs whose
+greedy cell at the end is the optimum / within noise) and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+import nas_env  # noqa: F401  (registers the env ids)
+from agents.callbacks import SearchProgressCallback
+from agents.entropy_schedule import EntropySchedule
+from agents.ppo_search import PPO_DEFAULTS, make_ppo
+from nas_env.cli import parse_int_list
+from nas_env.spaces import SmallCell, parse_architecture
+from nas_env.table_builder import atomic_write_text
+
+SETTINGS = {
+    "today": {},
+    "no_critic": {"vf_coef": 0.0, "max_grad_norm": 0.5},
+    "critic_only": {"normalize_advantage": False},
+    "no_value_loss": {"vf_coef": 0.0},
+}
+"""Named PPO keyword changes from :data:`agents.ppo_search.PPO_DEFAULTS`."""
+
+
+def parse_setting(name: str) -> tuple[dict, EntropySchedule | None]:
+    """The PPO keywords and the entropy schedule a setting's name stands for."""
+    if name in SETTINGS:
+        return SETTINGS[name], None
+    parts = name.split("-")
+    if len(parts) == 4 and parts[0] == "ent":
+        try:
+            start, end, iterations = float(parts[1]), float(parts[2]), int(parts[3])
+        except ValueError:
+            pass
+        else:
+            return {"ent_coef": start}, EntropySchedule(start, end, iterations)
+    raise argparse.ArgumentTypeError(
+        f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N")
+
+
+def run_one(job: tuple) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    setting, reward, seed, iterations, env_kwargs = job
+    env = gym.make("NASCell-small-v0", reward=reward, **env_kwargs)
+    base = env.unwrapped
+    optimum = base.table.optimum(base.reward_fn)
+    ppo_kwargs, schedule = parse_setting(setting)
+    model = make_ppo(env, seed, **ppo_kwargs)
+    with tempfile.TemporaryDirectory() as tmp:
+        progress = SearchProgressCallback(Path(tmp) / "it.csv", optimum,
+                                          parse_architecture(optimum.arch).to_action(),
+                                          progress=False, total_iterations=iterations)
+        callbacks = [progress] + ([schedule] if schedule is not None else [])
+        start = time.perf_counter()
+        model.learn(total_timesteps=iterations * PPO_DEFAULTS["n_steps"], callback=callbacks)
+        wall = time.perf_counter() - start
+    greedy, _ = model.predict(model.env.reset(), deterministic=True)
+    greedy_arch = base.decode(greedy[0]).to_string()
+    values = base.table.rewards(base.reward_fn)
+    summary = progress.summary()
+    return {"setting": setting, "reward": reward, "seed": seed,
+            "first_hit_iteration": summary["first_hit_iteration"],
+            "convergence_iteration": summary["convergence_iteration"],
+            "converged_arch": summary["converged_arch"],
+            "converged_on_optimum": summary["converged_on_optimum"],
+            "converged_near_optimum": summary["converged_near_optimum"],
+            "greedy_arch": greedy_arch, "greedy_is_optimum": greedy_arch == optimum.arch,
+            "greedy_near_optimum": greedy_arch in optimum.near,
+            "greedy_regret": float(optimum.reward - values[SmallCell.from_string(greedy_arch).index]),
+            "wall_seconds": wall}
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per setting and reward. A run that never converged on the optimum counts as
+    converging at its last iteration + 1 in the median of ``convergence on optimum``."""
+    rows = []
+    for (setting, reward), group in runs.groupby(["setting", "reward"], sort=False):
+        conv = group["convergence_iteration"].dropna()
+        on_optimum = group["converged_on_optimum"].fillna(False).astype(bool)
+        rows.append({
+            "setting": setting, "reward": reward, "seeds": len(group),
+            "converged on optimum": int(on_optimum.sum()),
+            "converged within noise": int(group["converged_near_optimum"].fillna(False).sum()),
+            "convergence iteration (median)": float(conv.median()) if len(conv) else np.nan,
+            "convergence iteration (max)": float(conv.max()) if len(conv) else np.nan,
+            "greedy = optimum": int(group["greedy_is_optimum"].sum()),
+            "greedy within noise": int(group["greedy_near_optimum"].sum()),
+            "greedy regret (median)": float(group["greedy_regret"].median()),
+        })
+    return pd.DataFrame(rows)
+
+
+def main(default_settings: list[str] | None = None, default_out: str = "runs/ppo_study",
+         description: str = __doc__) -> None:
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--settings", nargs="+", default=default_settings or ["today"],
+                        help="settings to run (default: %(default)s)")
+    parser.add_argument("--seeds", default="0-19",
+                        help="seeds, e.g. 0-19 or 100-119 (an integer N alone means 0 to N-1)")
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--rewards", nargs="+", default=["val", "param"], choices=["val", "param"])
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion_mnist"],
+                        help="whose shipped fast table to search (default: %(default)s)")
+    parser.add_argument("--table-path", default=None, help="a table instead of the shipped one")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out-dir", default=default_out)
+    args = parser.parse_args()
+    for name in args.settings:
+        try:
+            parse_setting(name)
+        except argparse.ArgumentTypeError as err:
+            parser.error(str(err))
+    seeds = (list(range(int(args.seeds))) if args.seeds.isdigit() else parse_int_list(args.seeds))
+
+    env_kwargs = ({"table_path": args.table_path} if args.table_path
+                  else {"dataset": args.dataset})
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "runs.csv"
+    done = pd.read_csv(path).to_dict("records") if path.exists() else []
+    have = {(r["setting"], r["reward"], int(r["seed"])) for r in done}
+    jobs = [(s, r, seed, args.iterations, env_kwargs)
+            for s in args.settings for r in args.rewards for seed in seeds
+            if (s, r, seed) not in have]
+    print(f"{len(done)} runs in {path}, {len(jobs)} to run", flush=True)
+    rows = list(done)
+
+    def keep(result: dict) -> None:
+        rows.append(result)
+        atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+    if args.workers == 1:
+        for job in jobs:
+            keep(run_one(job))
+    else:
+        with mp.get_context("spawn").Pool(args.workers) as pool:
+            for result in pool.imap_unordered(run_one, jobs):
+                keep(result)
+    order = {name: i for i, name in enumerate(args.settings)}
+    runs = pd.DataFrame(rows)
+    runs = runs[runs["setting"].isin(args.settings) & runs["reward"].isin(args.rewards)
+                & runs["seed"].isin(seeds)]
+    runs = runs.sort_values(["setting", "reward", "seed"],
+                            key=lambda c: c.map(order) if c.name == "setting" else c)
+    table = summarise(runs).to_markdown(index=False, floatfmt=".3g")
+    atomic_write_text(out / "summary.md", table + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

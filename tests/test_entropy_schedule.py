@@ -1,0 +1,51 @@
+"""The entropy bonus schedule: the coefficient each PPO update trains with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback
+
+import nas_env  # noqa: F401  (registers the ids)
+from agents.entropy_schedule import EntropySchedule
+from agents.ppo_search import make_ppo
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "small_fixture.csv"
+
+
+def test_the_coefficient_falls_linearly_then_holds():
+    schedule = EntropySchedule(0.1, 0.0, 4)
+    assert [round(schedule.value(k), 6) for k in range(1, 8)] == [0.1, 0.075, 0.05, 0.025, 0, 0, 0]
+    assert EntropySchedule(0.1, 0.02, 0).value(1) == 0.02
+
+
+@pytest.mark.parametrize("bad", [dict(start=-0.1), dict(end=float("nan")), dict(iterations=-1),
+                                 dict(iterations=2.5)])
+def test_a_bad_schedule_names_what_is_allowed(bad):
+    with pytest.raises(ValueError, match="allowed|must be >= 0"):
+        EntropySchedule(**{"start": 0.1, "end": 0.0, "iterations": 3, **bad})
+
+
+class RecordCoefficient(BaseCallback):
+    """What ent_coef each update will use: read once SB3 starts training on a batch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[float] = []
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_start(self) -> None:  # after the previous update
+        if self.model._n_updates:
+            self.seen.append(self.model.ent_coef)
+
+
+def test_each_update_of_a_search_trains_with_the_scheduled_coefficient():
+    env = gym.make("NASCell-small-v0", table_path=FIXTURE)
+    model = make_ppo(env, seed=0, n_steps=4, batch_size=4, n_epochs=1)
+    recorder = RecordCoefficient()
+    model.learn(total_timesteps=4 * 6, callback=[EntropySchedule(0.1, 0.0, 3), recorder])
+    assert [round(c, 6) for c in recorder.seen] == [0.1, 0.066667, 0.033333, 0, 0]
