@@ -12,7 +12,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import TensorBoardOutputFormat
 
-from nas_env.benchmark import Optimum
+from nas_env.rewards import Optimum
 
 from .search_stats import batch_mode, first_hit, lasting_convergence
 
@@ -38,7 +38,7 @@ class SearchProgressCallback(BaseCallback):
     curves stay on the paper's scale whatever the agent was trained on.
 
     :param csv_path: the per-iteration CSV to write.
-    :param optimum: the table's :class:`~nas_env.benchmark.Optimum` under the env's reward (its
+    :param optimum: the table's :class:`~nas_env.rewards.Optimum` under the env's reward (its
         best cell and the cells within seed noise of it); ``None`` where it is unknown (live).
     :param optimum_action: the best cell's action, to log the policy's probability of it (only
         where one action is one whole cell).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from nas_env.benchmark import R_PARAM_PENALTY
+from nas_env.rewards import R_PARAM_PENALTY
 
 
 class PenaltyToFloor(gym.RewardWrapper):

@@ -4,7 +4,8 @@ Every judgement is by cell identity, never by a reward value (a lucky seed of a 
 score above the optimum's mean):
 
 - **first hit**: the first evaluation that sampled one of a set of cells (the table's best cell,
-  or any cell within the table's seed noise of it; see :meth:`nas_env.benchmark.RewardTable.optimum`);
+  or any cell within the table's seed noise of it; see
+  :meth:`nas_env.tables.reward_table.RewardTable.optimum`);
 - **convergence** (:func:`lasting_convergence`): the first iteration from which, to the end of the
   run, every batch is at least 90% one and the same cell. One definition for every searcher: a
   PPO iteration is its batch of 20 samples, and any other searcher's evaluations are cut into

@@ -3,7 +3,7 @@
 The envs do not know where a result comes from. They hold an :class:`Evaluator` and call
 ``evaluator.evaluate(cell, rng)``; two implementations answer:
 
-- :class:`TableEvaluator` looks the cell up in a :class:`~nas_env.benchmark.RewardTable`
+- :class:`TableEvaluator` looks the cell up in a :class:`~nas_env.tables.reward_table.RewardTable`
   (A_small only), in microseconds, optionally at a lower ``fidelity`` (the validation accuracy at an
   earlier checkpoint of the recorded curve, charged that fraction of the training time, as
   NAS-Bench-201's ``simulate_train_eval`` does).
@@ -32,12 +32,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .benchmark import (
-    RewardTable,
-    check_seed_mode,
-    load_table,
-    table_path as shipped_table_path,
-)
+from .keywords import check_seed_mode
+from .tables.files import load_table, table_path as shipped_table_path
+from .tables.reward_table import RewardTable
 from .results import NOT_TRAINED, EvalResult
 from .run_checkpoint import CHECKPOINT_EVERY
 from .spaces import LargeCell, SmallCell
@@ -151,7 +148,7 @@ class Evaluator(ABC):
         return [self.evaluate(cell, rng) for cell, rng in zip(cells, rngs)]
 
     def best(self, reward) -> dict | None:
-        """The best cell under ``reward`` (a :class:`~nas_env.benchmark.Reward`) where the evaluator
+        """The best cell under ``reward`` (a :class:`~nas_env.rewards.Reward`) where the evaluator
         knows it (a table), else ``None``."""
         return None
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import gymnasium as gym
 
-from ..benchmark import R_PARAM_PENALTY, Reward
+from ..rewards import R_PARAM_PENALTY, Reward
 from ..evaluators import SIZE_METRICS, Evaluator, make_evaluator, skipped_result
 from ..results import PROVENANCE_KEYS
 from ..spaces import LargeCell, SmallCell
@@ -31,7 +31,7 @@ class CellSearchEnv(gym.Env):
     :param table_path: an explicit table CSV instead of the shipped one (``"table"`` only).
     :param allow_partial_table: load a table whose cells have different seed counts (a build in
         progress; each record's ``num_seeds`` says how many); otherwise that is an error.
-    :param reward: ``"val"`` or ``"param"`` (see :class:`nas_env.benchmark.Reward`).
+    :param reward: ``"val"`` or ``"param"`` (see :class:`nas_env.rewards.Reward`).
     :param budget_scope: ``"cells"`` (default) or ``"network"``.
     :param budget_metric: any budget metric instead of a scope.
     :param budget: the budget ``n`` (default 150,000 for cell parameters; required otherwise).
