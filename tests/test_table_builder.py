@@ -6,10 +6,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import nas_env.table_builder as builder
+import nas_env.tables.builder as builder
 from nas_env.run_checkpoint import RunInProgressError
 from nas_env.spaces import SmallCell
-from nas_env.table_builder import TABLE_COLUMNS, build_reward_table, merge_table_rows
+from nas_env.tables.builder import TABLE_COLUMNS, build_reward_table, merge_table_rows
 
 CELLS = [SmallCell("conv3x3", "max_pool2x2"), SmallCell("identity", "identity")]
 
