@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
 from .envs.search_env import CellSearchEnv, evaluate_cells
-from .evaluators import LIVE_KEYWORDS
+from .evaluation.factory import LIVE_KEYWORDS
 
 
 class NASBatchVecEnv(DummyVecEnv):

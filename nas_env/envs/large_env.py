@@ -41,7 +41,7 @@ class NASCellLargeEnv(CellSearchEnv):
     ## Rewards
 
     - `reward="val"`: the cell's validation accuracy in percent under `protocol`; under a
-      training-free protocol (`"zc-vote"`, `"zc-synflow"`: `nas_env.score_evaluator`), the cell's
+      training-free protocol (`"zc-vote"`, `"zc-synflow"`: `nas_env.evaluation.score`), the cell's
       `score` instead: the mean percentile (0 to 100) of its zero-cost scores among a fixed
       sample of random cells with as many blocks, with no training at all.
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
@@ -107,7 +107,7 @@ class NASCellLargeEnv(CellSearchEnv):
     | `workers`         | **int**   | `None`    | jobs at once (`"process"`: 2; `"ray"`: its CPUs)    |
     | `checkpoint_dir`  | **str**   | `None`    | where a training run saves its state, to resume it  |
     | `checkpoint_every`| **float** | `300`     | seconds of training between two saves               |
-    | `evaluator`       | **str**   | `"live"`  | or an `nas_env.evaluators.Evaluator` instance       |
+    | `evaluator`       | **str**   | `"live"`  | or an `nas_env.evaluation.Evaluator` instance       |
 
     The dataset is loaded once, on the first training, and kept in memory. With a
     `checkpoint_dir`, a run of hours survives an interrupt, and after

@@ -9,7 +9,9 @@ from typing import Any, Sequence
 import gymnasium as gym
 
 from ..rewards import R_PARAM_PENALTY, Reward
-from ..evaluators import SIZE_METRICS, Evaluator, make_evaluator, skipped_result
+from ..evaluation.factory import make_evaluator
+from ..evaluation.interface import SIZE_METRICS, Evaluator
+from ..evaluation.records import skipped_result
 from ..results import PROVENANCE_KEYS
 from ..spaces import LargeCell, SmallCell
 
@@ -27,7 +29,7 @@ class CellSearchEnv(gym.Env):
     :param dataset: ``"mnist"`` or ``"fashion_mnist"``.
     :param protocol: the training protocol (``"fast"``, ``"cheap"``, ``"paper"``).
     :param evaluator: ``"table"`` (a reward table: A_small only), ``"live"`` (train each cell,
-        cached) or an :class:`~nas_env.evaluators.Evaluator`.
+        cached) or an :class:`~nas_env.evaluation.interface.Evaluator`.
     :param table_path: an explicit table CSV instead of the shipped one (``"table"`` only).
     :param allow_partial_table: load a table whose cells have different seed counts (a build in
         progress; each record's ``num_seeds`` says how many); otherwise that is an error.
@@ -42,7 +44,7 @@ class CellSearchEnv(gym.Env):
 
     ``data_root``, ``cache_path``, ``train_seeds``, ``device``, ``threads``, ``measure_latency``,
     ``backend``, ``workers``, ``checkpoint_dir`` and ``checkpoint_every`` are for ``"live"``
-    only; see :class:`~nas_env.evaluators.LiveEvaluator` (``cache_path`` is its ``cache``).
+    only; see :class:`~nas_env.evaluation.live.LiveEvaluator` (``cache_path`` is its ``cache``).
     ``backend`` pays off in :class:`~nas_env.vec_env.NASBatchVecEnv`, which hands a whole batch
     of actions to one evaluator.
 
