@@ -118,7 +118,7 @@ def test_the_cell_drawing_names_every_op_input_and_the_output():
 
 
 def test_a_live_search_logs_every_cell_and_resumes_from_its_cache(tmp_path, synthetic_data_root):
-    args = [sys.executable, "experiments/search_large.py", "--method", "evolution", "--budget", "4",
+    args = [sys.executable, "experiments/search_large.py", "--method", "evolution", "--cells", "4",
             "--blocks", "1", "--protocol", "cheap", "--data-root", str(synthetic_data_root),
             "--cache-path", str(tmp_path / "c.sqlite"), "--threads", "1", "--out-dir", str(tmp_path)]
     first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -112,7 +112,7 @@ def test_backend_flags_on_a_table_search_are_refused_with_the_reason():
 
 @pytest.mark.parametrize("command", [
     ["experiments/train_ppo.py", "--env-id", "NASCell-large-v0", "--iterations", "1"],
-    ["experiments/search_large.py", "--method", "random", "--budget", "2"],
+    ["experiments/search_large.py", "--method", "random", "--cells", "2"],
 ])
 def test_a_live_search_without_its_dataset_says_so_in_one_line_and_writes_nothing(
         tmp_path, command):
