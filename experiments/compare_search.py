@@ -2,13 +2,13 @@
 
 Each method of :data:`agents.baselines.SEARCHERS` (random search with and without replacement,
 regularized evolution, REINFORCE, PPO with the autoregressive LSTM policy) searches the table for
-``--budget`` evaluated architectures, under r_val and r_param, once per seed. Cost is counted the
+``--cells`` evaluated architectures, under r_val and r_param, once per seed. Cost is counted the
 same way for all of them: env steps, one architecture each.
 
     python experiments/compare_search.py                                  # shipped MNIST table
     python experiments/compare_search.py --dataset fashion_mnist          # the Fashion-MNIST table
     python experiments/compare_search.py --table-path tests/fixtures/small_fixture.csv \\
-        --seeds 3 --budget 64 --workers 1                                 # a quick check
+        --seeds 3 --cells 64 --workers 1                                  # a quick check
 
 Writes, under ``runs/NASCell-small-v0__compare_{dataset}__seeds{n}__{time}/`` (the table file's
 name in place of the dataset with ``--table-path``):
@@ -22,7 +22,7 @@ name in place of the dataset with ``--table-path``):
   table's seed noise of it (empty if none did), and lasting convergence (the first batch of 20
   from which every batch is at least 90% one cell) with the cell converged on.
 - ``summary.csv`` / ``summary.md``: per method and reward, the quartiles of evaluations needed to
-  first sample the optimum, the runs that never did within the budget (and never sampled a cell
+  first sample the optimum, the runs that never did within ``--cells`` (and never sampled a cell
   within noise of it), how many converged and on what, the median final regret, and for random
   search the theoretical expectation. Printed at the end.
 - ``regret.png``: median regret and its quartile band per method, one panel per reward.
@@ -46,6 +46,7 @@ import pandas as pd  # noqa: E402
 
 import nas_env  # noqa: E402,F401  (registers the env ids)
 from agents.baselines import SEARCHERS  # noqa: E402
+from nas_env.cli import add_budget_spelling_of_cells  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 from agents.search_stats import (  # noqa: E402
     QUARTILES, censored_percentile, first_hit, lasting_convergence, random_search_theory)
@@ -65,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="searchers to run (default: all)")
     g.add_argument("--rewards", nargs="+", default=list(REWARD_KINDS), choices=REWARD_KINDS,
                    help="rewards to search under (default: both)")
-    g.add_argument("--budget", type=int, default=200, help="architectures evaluated per search (default: %(default)s)")
+    g.add_argument("--cells", type=int, default=200, help="architectures evaluated per search (default: %(default)s)")
+    add_budget_spelling_of_cells(g)  # the old spelling, for one version
     g.add_argument("--seeds", type=int, default=20, help="searches per method and reward, seeds 0..n-1 (default: %(default)s)")
     g = p.add_argument_group("run")
     g.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -94,13 +96,13 @@ def run_one(job: tuple[argparse.Namespace, str, str, int]) -> pd.DataFrame:
     args, method, reward, seed = job
     env = make_env(args, reward)
     optimum = optimum_of(env)[0].reward
-    trace = SEARCHERS[method](env, args.budget, seed)
+    trace = SEARCHERS[method](env, args.cells, seed)
     n = len(trace)
-    pad = args.budget - n
+    pad = args.cells - n
     best = np.concatenate([trace.best_so_far(), np.full(pad, trace.best_so_far()[-1])])
     return pd.DataFrame({
         "method": method, "reward_kind": reward, "seed": seed,
-        "evaluation": np.arange(1, args.budget + 1),
+        "evaluation": np.arange(1, args.cells + 1),
         "arch": list(trace.archs) + [""] * pad,
         "value": np.concatenate([trace.rewards, np.full(pad, np.nan)]),
         "best_so_far": best, "regret": optimum - best,
@@ -146,7 +148,7 @@ def summarise(curves: pd.DataFrame, hits: pd.DataFrame, args: argparse.Namespace
               optima: dict) -> pd.DataFrame:
     """One row per (method, reward): samples to first find the optimum, measured and in theory."""
     rows = []
-    final = curves[curves["evaluation"] == args.budget]
+    final = curves[curves["evaluation"] == args.cells]
     for (method, reward), group in hits.groupby(["method", "reward_kind"]):
         optimum, size = optima[reward]
         # A run that never found the optimum needs more than the budget: count it as infinite,
@@ -160,12 +162,12 @@ def summarise(curves: pd.DataFrame, hits: pd.DataFrame, args: argparse.Namespace
             "converged": int(group["convergence_batch"].notna().sum()),
             "converged_on_optimum": int(group["converged_on_optimum"].sum()),
             "converged_near_optimum": int(group["converged_near_optimum"].sum()),
-            "q25": _fmt(q[0], args.budget), "median": _fmt(q[1], args.budget), "q75": _fmt(q[2], args.budget),
-            "mean": _fmt(needed.mean(), args.budget),
+            "q25": _fmt(q[0], args.cells), "median": _fmt(q[1], args.cells), "q75": _fmt(q[2], args.cells),
+            "mean": _fmt(needed.mean(), args.cells),
             "median_final_regret": f"{final[(final.method == method) & (final.reward_kind == reward)].regret.median():.3g}",
         }
         if method.startswith("random"):
-            theory = random_search_theory(size, 1, args.budget, replace=method == "random")
+            theory = random_search_theory(size, 1, args.cells, replace=method == "random")
             row.update({
                 "theory_mean": f"{theory['mean']:.3g}",
                 "theory_quartiles": f"{theory['q25']} / {theory['q50']} / {theory['q75']}",
@@ -200,8 +202,8 @@ def plot(curves: pd.DataFrame, rewards: list[str], out: Path, title: str) -> Non
 
 def main() -> None:
     args = build_parser().parse_args()
-    if args.budget < 1 or args.seeds < 1:
-        raise SystemExit(f"--budget {args.budget} and --seeds {args.seeds}: both must be >= 1")
+    if args.cells < 1 or args.seeds < 1:
+        raise SystemExit(f"--cells {args.cells} and --seeds {args.seeds}: both must be >= 1")
     optima = {reward: optimum_of(make_env(args, reward)) for reward in args.rewards}
     table_label = Path(args.table_path).stem if args.table_path else args.dataset
     out = Path(args.out_dir) / f"{ENV_ID}__compare_{table_label}__seeds{args.seeds}__{int(time.time())}"
@@ -227,7 +229,7 @@ def main() -> None:
     described = "; ".join(
         f"r_{r}: {o.arch} {o.reward:.3f}, {len(o.near)} cell(s) within the seed noise of "
         f"{o.noise:.3f}" for r, (o, _) in optima.items())
-    markdown = (f"Evaluations to first sample the optimum of {table_name}, budget {args.budget}, "
+    markdown = (f"Evaluations to first sample the optimum of {table_name}, {args.cells} evaluations per search, "
                 f"{args.seeds} seeds per method and reward (optima: {described}). Convergence: "
                 f"every batch of {BATCH} from some point on is at least 90% one cell."
                 "\n\n" + summary.to_markdown(index=False) + "\n")

@@ -24,7 +24,7 @@ fast_cache=reward_tables/evaluations/large_mnist_fast.sqlite
 
 for method in ppo random evolution; do
     echo "== search: $method"
-    "$py" experiments/search_large.py --method "$method" --seed 0 --budget 400 \
+    "$py" experiments/search_large.py --method "$method" --seed 0 --cells 400 \
         --threads "$threads" --cache-path "$cheap_cache" --out-dir "$out" > "$out.$method.log"
     tail -n 25 "$out.$method.log"
 done

@@ -169,7 +169,7 @@ def test_censored_percentile_reads_never_found_as_beyond_budget():
 def test_compare_search_writes_its_outputs(tmp_path):
     done = subprocess.run(
         [sys.executable, "experiments/compare_search.py", "--table-path", str(FIXTURE),
-         "--methods", "random_norepeat", "evolution", "--seeds", "2", "--budget", "20",
+         "--methods", "random_norepeat", "evolution", "--seeds", "2", "--cells", "20",
          "--workers", "1", "--out-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
