@@ -3,7 +3,7 @@
 SB3 collects a rollout one ``VecEnv.step`` at a time. With ``n_envs`` one-step NAS envs and
 ``n_steps=1``, one step is one PPO iteration's whole batch; :class:`NASBatchVecEnv` hands that
 batch to the shared evaluator at once, so its backend can train the distinct uncached cells in
-parallel (:mod:`nas_env.parallel`).
+parallel (:mod:`nas_env.backends`).
 """
 
 from __future__ import annotations

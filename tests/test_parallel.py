@@ -539,12 +539,12 @@ class _FakeRay:
 
 
 def test_a_ray_task_that_finished_as_a_stop_came_is_handed_back_before_stopping(monkeypatch):
-    import nas_env.parallel as parallel
+    import nas_env.backends.ray_tasks as ray_tasks
     from nas_env.parallel import Job, RayBackend, TrainingSpec
     from nas_env.run_checkpoint import RunStopped, clear_stop_request
 
     fake = _FakeRay()
-    monkeypatch.setattr(parallel, "import_ray", lambda: fake)
+    monkeypatch.setattr(ray_tasks, "import_ray", lambda: fake)  # where RayBackend looks it up
     backend = RayBackend(workers=1)
     backend.bind(TrainingSpec("mnist", None, {}, checkpoint_dir="/tmp/unused"), lambda: None)
     cells = [LargeCell([(0, 0, "conv3x3", "identity")])] * 2

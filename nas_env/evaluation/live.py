@@ -39,8 +39,8 @@ class LiveEvaluator(Evaluator):
     :param measure_latency: time CPU inference of every trained cell on a fresh paper-size net
         (35 single-image forward passes); off by default, then ``latency_ms`` is ``None``.
     :param backend: who trains a batch: ``"inline"`` (one at a time, here), ``"process"`` (a pool
-        on this machine), ``"ray"`` or an :class:`~nas_env.parallel.EvalBackend`
-        (see :mod:`nas_env.parallel`).
+        on this machine), ``"ray"`` or an :class:`~nas_env.backends.base.EvalBackend`
+        (see :mod:`nas_env.backends`).
     :param workers: jobs at once for ``"process"`` (default 2) and ``"ray"`` (CPUs of a local Ray).
     :param checkpoint_dir: where a training run saves its state every ``checkpoint_every``
         seconds, so an interrupted one resumes (see :func:`~nas_env.training.train_child`);
@@ -78,7 +78,8 @@ class LiveEvaluator(Evaluator):
     ) -> None:
         from ..cache import open_cache
         from ..data import DATASETS
-        from ..parallel import TrainingSpec, make_backend
+        from ..backends.factory import make_backend
+        from ..backends.jobs import TrainingSpec
         from ..training import get_protocol
 
         if space not in SPACES:
@@ -213,7 +214,7 @@ class LiveEvaluator(Evaluator):
     def _train_missing(self, pairs: list) -> dict[tuple[str, int], EvalResult | str]:
         """One pass of :meth:`_results`; a run held by another process gives its reason (a
         string) instead of a result."""
-        from ..parallel import IN_PROGRESS, Job
+        from ..backends.jobs import IN_PROGRESS, Job
 
         distinct: dict[tuple[str, int], tuple] = {}
         for cell, seed in pairs:
