@@ -9,8 +9,6 @@ from nas_env.spaces import LargeCell, SmallCell
 from nas_env.zero_cost import (
     NET_SCORES,
     SCORES,
-    _naswot,
-    _Probe,
     init_seed,
     jacob_cov,
     naswot,
@@ -18,6 +16,8 @@ from nas_env.zero_cost import (
     synflow,
     zico,
 )
+from nas_env.zero_cost.activations import naswot_from_probe as _naswot
+from nas_env.zero_cost.probe import Probe as _Probe
 
 SMALL = SmallCell("conv3x3", "max_pool2x2")
 LARGE = LargeCell([(0, 0, "conv3x3", "identity"), (1, 0, "sep_conv3x3", "avg_pool2x2"),
