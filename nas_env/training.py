@@ -55,8 +55,8 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def evaluate(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32",
-             batch_size: int = 1000) -> float:
+def accuracy_of(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32",
+                batch_size: int = 1000) -> float:
     """Accuracy of ``net`` on ``(x, y)`` in percent."""
     device = next(net.parameters()).device
     memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
@@ -307,7 +307,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
                 segment_start_sum, segment_start_step = summed, step
                 evaluation_start = time.perf_counter()
                 val_curve.append([round(step / steps_per_epoch, 4),
-                                  evaluate(net, data.val_x, data.val_y, precision)])
+                                  accuracy_of(net, data.val_x, data.val_y, precision)])
                 evaluation_time += time.perf_counter() - evaluation_start
             if path is not None and step < total_steps:
                 stop = stop_requested()
@@ -321,8 +321,9 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
     training_time = earlier_training_time + time.perf_counter() - start
 
     # The last checkpoint falls on the last step, so its figure is the final validation accuracy.
-    final_val = val_curve[-1][1] if not diverged else evaluate(net, data.val_x, data.val_y, precision)
-    test_accuracy = evaluate(net, data.test_x, data.test_y, precision)
+    final_val = (val_curve[-1][1] if not diverged
+                 else accuracy_of(net, data.val_x, data.val_y, precision))
+    test_accuracy = accuracy_of(net, data.test_x, data.test_y, precision)
     if path is not None:
         path.unlink(missing_ok=True)
     return EvalResult(

@@ -15,7 +15,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
-from .envs.search_env import CellSearchEnv, evaluate_cells
+from .envs.search_env import CellSearchEnv, reward_cells
 from .evaluation.factory import LIVE_KEYWORDS
 
 
@@ -82,7 +82,7 @@ class NASBatchVecEnv(DummyVecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         cells = [base.decode(action) for base, action in zip(self.bases, self.actions)]
-        scored = evaluate_cells(self.bases, cells)
+        scored = reward_cells(self.bases, cells)
         for i, (reward, info) in enumerate(scored):
             terminal = self.buf_obs[None][i].copy()
             self.buf_rews[i] = reward

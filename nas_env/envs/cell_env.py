@@ -161,5 +161,5 @@ class NASCellEnv(CellSearchEnv):
         return SMALL_CELLS[action_to_index(action)]
 
     def step(self, action):
-        reward, info = self.evaluate(self.decode(action))
+        reward, info = self.reward_cell(self.decode(action))
         return np.zeros(1, np.float32), reward, True, False, info

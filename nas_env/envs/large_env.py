@@ -156,5 +156,5 @@ class NASCellLargeEnv(CellSearchEnv):
         return LargeCell.from_action(values.tolist(), self.blocks)
 
     def step(self, action):
-        reward, info = self.evaluate(self.decode(action))
+        reward, info = self.reward_cell(self.decode(action))
         return np.zeros(1, np.float32), reward, True, False, info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from typing import Any, Sequence
 
@@ -22,8 +23,8 @@ r_val; under r_param the penalty, so a failure is never better than an over-budg
 
 class CellSearchEnv(gym.Env):
     """What every cell-search env shares. Subclasses define the spaces, ``reset`` and ``step``,
-    and score a finished cell with :meth:`evaluate`; where the result comes from (a reward table
-    or a training run) is the evaluator's business, not the env's.
+    and score a finished cell with :meth:`reward_cell`; where the result comes from (a reward
+    table or a training run) is the evaluator's business, not the env's.
 
     :param space: ``"small"`` or ``"large"``: the search space (set by the subclass).
     :param dataset: ``"mnist"`` or ``"fashion_mnist"``.
@@ -120,10 +121,16 @@ class CellSearchEnv(gym.Env):
         if seed is not None:
             self.reset_cost()
 
-    def evaluate(self, cell: SmallCell | LargeCell) -> tuple[float, dict[str, Any]]:
+    def reward_cell(self, cell: SmallCell | LargeCell) -> tuple[float, dict[str, Any]]:
         """Evaluate ``cell`` (unless its size is over an r_param budget: then it costs nothing),
         charge its training time, return (reward, info)."""
-        return evaluate_cells([self], [cell])[0]
+        return reward_cells([self], [cell])[0]
+
+    def evaluate(self, cell: SmallCell | LargeCell) -> tuple[float, dict[str, Any]]:
+        """Deprecated name of :meth:`reward_cell` (``evaluate`` is the evaluator's method)."""
+        warnings.warn("CellSearchEnv.evaluate is deprecated; call reward_cell", DeprecationWarning,
+                      stacklevel=2)
+        return self.reward_cell(cell)
 
     def _skipped(self, cell: SmallCell | LargeCell) -> dict | None:
         """The skipped record of ``cell`` if an r_param size budget rules it out, else ``None``."""
@@ -150,15 +157,15 @@ class CellSearchEnv(gym.Env):
         super().close()
 
 
-def evaluate_cells(envs: Sequence[CellSearchEnv],
-                   cells: Sequence[SmallCell | LargeCell]) -> list[tuple[float, dict[str, Any]]]:
+def reward_cells(envs: Sequence[CellSearchEnv],
+                 cells: Sequence[SmallCell | LargeCell]) -> list[tuple[float, dict[str, Any]]]:
     """Score ``cells[i]`` in ``envs[i]`` (their unwrapped envs, all sharing one evaluator) with
     one call of the evaluator's ``evaluate_batch``: cells over an r_param size budget are
     skipped, each env's ``np_random`` draws its cell's training seed where the seed mode samples,
     and each env is charged its own cell's training time. Returns (reward, info) per cell."""
     evaluator = envs[0].evaluator
     if any(env.evaluator is not evaluator for env in envs):
-        raise ValueError("evaluate_cells needs envs that share one evaluator")
+        raise ValueError("reward_cells needs envs that share one evaluator")
     records: list[dict | None] = [env._skipped(cell) for env, cell in zip(envs, cells)]
     todo = [i for i, record in enumerate(records) if record is None]
     evaluated = evaluator.evaluate_batch([cells[i] for i in todo], [envs[i].np_random for i in todo])

@@ -107,5 +107,5 @@ class NASCellSeqEnv(CellSearchEnv):
         self._tokens.append(op_index(action))
         if len(self._tokens) < CELL_TOKENS:
             return self._observation(), 0.0, False, False, {}
-        reward, info = self.evaluate(SMALL_CELLS[self._tokens[0] * NUM_OPS + self._tokens[1]])
+        reward, info = self.reward_cell(SMALL_CELLS[self._tokens[0] * NUM_OPS + self._tokens[1]])
         return self._observation(), reward, True, False, info
