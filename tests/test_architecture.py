@@ -1,10 +1,12 @@
-"""The package's shape: modules small enough to read whole, the torch-free modules free of torch,
-the old import paths still answering, and the renamed env method still callable by its old name.
+"""The package's shape: modules small enough to read whole, no import cycles, the torch-free
+modules free of torch, the old import paths still answering, and the renamed env method still
+callable by its old name.
 
 ``docs/architecture.md`` draws the layers these checks keep."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
@@ -50,6 +52,54 @@ def test_tables_rewards_evaluators_and_backends_import_no_torch_until_they_train
 
 def test_the_check_can_see_torch():
     assert imports_torch("nas_env.zero_cost")
+
+
+def module_level_imports() -> dict[str, set[str]]:
+    """For every module of ``nas_env``, the modules of ``nas_env`` it imports when it is imported
+    (its body and top-level ``try``/``if`` blocks, not ``if TYPE_CHECKING`` nor functions)."""
+    files = {".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (REPO / "nas_env").rglob("*.py") if "__pycache__" not in p.parts}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        statements, found = list(ast.parse(path.read_text(encoding="utf-8")).body), set()
+        while statements:
+            node = statements.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                statements.extend(node.orelse)
+            elif isinstance(node, (ast.If, ast.Try)):
+                statements.extend(node.body + node.orelse + getattr(node, "finalbody", []))
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                found.update([base] + [f"{base}.{a.name}" for a in node.names])
+        graph[name] = {m for m in found if m in files and m != name}
+    return graph
+
+
+def test_no_two_modules_of_the_package_import_each_other():
+    graph = module_level_imports()
+    assert {"nas_env.evaluation.live", "nas_env.tables.reward_table"} <= set(graph)
+    assert "nas_env.tables.schema" in graph["nas_env.tables.reward_table"]
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                cycle = path[path.index(target):] + [target]
+                raise AssertionError("an import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target, path + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
 
 
 # The old modules re-export what now lives elsewhere: (old module, name, new module).
