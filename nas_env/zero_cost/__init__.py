@@ -51,8 +51,8 @@ Where things are
 ----------------
 | module | what it holds |
 |---|---|
-| `nas_env.zero_cost.probe` | the scoring copy, the logits, one shared pass of a batch (`run_probe`) |
-| `nas_env.zero_cost.gradients` | scores from weight gradients: `synflow`, `snip`, `grad_norm`, `zico` |
+| `nas_env.zero_cost.probe` | the scoring copy, its logits, one shared pass (`run_probe`) |
+| `nas_env.zero_cost.gradients` | from weight gradients: `synflow`, `snip`, `grad_norm`, `zico` |
 | `nas_env.zero_cost.activations` | scores from how images differ: `naswot`, `jacob_cov` |
 | `nas_env.zero_cost.size` | size baselines of a cell: `param_count`, `macs` |
 | `nas_env.zero_cost.scoring` | `SCORES` by name, `score_cell`, `init_seed` |
