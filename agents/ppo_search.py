@@ -14,6 +14,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from .autoregressive_policy import AutoregressiveLSTMPolicy
+from .entropy_schedule import EntropySchedule
 
 PPO_DEFAULTS: dict[str, Any] = dict(
     n_steps=20,                 # the paper's batch of 20 architectures per iteration
@@ -31,6 +32,37 @@ PPO_DEFAULTS: dict[str, Any] = dict(
 )
 
 
+ENTROPY_DECAY_DEFAULTS: dict[str, Any] = dict(
+    ent_decay_iterations=0,     # 0: a constant bonus
+    ent_coef_final=0.0,
+)
+"""The entropy schedule of :func:`make_ppo`: ``ent_coef`` falls linearly to ``ent_coef_final``
+over the first ``ent_decay_iterations`` updates (0: constant)."""
+
+
+class SearchPPO(PPO):
+    """SB3's PPO whose entropy coefficient follows an :class:`EntropySchedule`, set before
+    every update (``None``: SB3's constant ``ent_coef``). The schedule and the number of updates
+    so far are saved with the model, so a loaded model continues where it stopped.
+
+    :param ent_schedule: the schedule, or ``None``.
+    :param args, kwargs: :class:`~stable_baselines3.PPO`'s.
+    """
+
+    def __init__(self, *args: Any, ent_schedule: EntropySchedule | None = None,
+                 **kwargs: Any) -> None:
+        self.ent_schedule = ent_schedule
+        self.updates_done = 0
+        super().__init__(*args, **kwargs)
+
+    def train(self) -> None:
+        self.updates_done += 1
+        if self.ent_schedule is not None:
+            self.ent_coef = self.ent_schedule.value(self.updates_done)
+        self.logger.record("train/ent_coef", self.ent_coef)
+        super().train()
+
+
 def make_ppo(
     env: gym.Env | VecEnv,
     seed: int,
@@ -39,21 +71,28 @@ def make_ppo(
     lstm_hidden_size: int = 100,
     device: str = "cpu",
     **overrides: Any,
-) -> PPO:
-    """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` updated by ``overrides``.
+) -> SearchPPO:
+    """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` and :data:`ENTROPY_DECAY_DEFAULTS`
+    updated by ``overrides``: ``ent_coef`` is the first update's entropy bonus, which falls
+    linearly to ``ent_coef_final`` over ``ent_decay_iterations`` updates (0 keeps it constant).
 
     :param policy: ``"autoregressive"`` (:class:`AutoregressiveLSTMPolicy`) or ``"mlp"``
         (SB3's stock ``MlpPolicy``, whose action dimensions are independent).
     """
     if policy not in ("autoregressive", "mlp"):
         raise ValueError(f"policy={policy!r}; allowed: 'autoregressive', 'mlp'")
-    unknown = set(overrides) - set(PPO_DEFAULTS)
+    allowed = set(PPO_DEFAULTS) | set(ENTROPY_DECAY_DEFAULTS)
+    unknown = set(overrides) - allowed
     if unknown:
-        raise ValueError(f"unknown PPO settings {sorted(unknown)}; allowed: {sorted(PPO_DEFAULTS)}")
+        raise ValueError(f"unknown PPO settings {sorted(unknown)}; allowed: {sorted(allowed)}")
     venv = env if isinstance(env, VecEnv) else DummyVecEnv([lambda: env])
     venv.seed(seed)
-    settings = {**PPO_DEFAULTS, **overrides}
+    settings = {**PPO_DEFAULTS, **ENTROPY_DECAY_DEFAULTS, **overrides}
+    decay, final = settings.pop("ent_decay_iterations"), settings.pop("ent_coef_final")
+    schedule = EntropySchedule(settings["ent_coef"], final, decay) if decay else None
     if policy == "autoregressive":
-        return PPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,
-                   policy_kwargs=dict(feed=feed, lstm_hidden_size=lstm_hidden_size), **settings)
-    return PPO("MlpPolicy", venv, seed=seed, device=device, **settings)
+        return SearchPPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,
+                         policy_kwargs=dict(feed=feed, lstm_hidden_size=lstm_hidden_size),
+                         ent_schedule=schedule, **settings)
+    return SearchPPO("MlpPolicy", venv, seed=seed, device=device, ent_schedule=schedule,
+                     **settings)

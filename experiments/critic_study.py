@@ -5,7 +5,8 @@ whole batch, and SB3's advantage normalisation subtracts the batch mean anyway. 
 each setting for ``--seeds`` seeds under r_val and r_param, ``--iterations`` iterations each, and
 judges every run by the cells it sampled (:mod:`agents.search_stats`):
 
-``today``       the project's defaults (``vf_coef=0.5``, ``max_grad_norm=inf``, advantages normalised)
+``constant``    (``today`` in docs/tuning.md) the defaults of the time: ``vf_coef=0.5``, ``max_grad_norm=inf``,
+              advantages normalised, a constant entropy bonus of 0.1
 ``no_critic``   ``vf_coef=0`` and SB3's default gradient clipping (``max_grad_norm=0.5``) restored
 ``critic_only`` advantages not normalised: the critic's value is the only baseline
 ``no_value_loss`` ``vf_coef=0`` with today's unclipped gradients: does the value loss touch the actor?

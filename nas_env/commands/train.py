@@ -41,6 +41,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import nas_env  # noqa: F401  (registers the env ids)
+from agents.ppo_search import ENTROPY_DECAY_DEFAULTS
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS
 from nas_env.cli import (add_checkpoint_arguments, add_env_arguments, checkpoint_options,
                          env_keywords, parse_json_object, positive_int, require_dataset)
@@ -90,7 +91,14 @@ def build_parser(prog: str | None = None, description: str | None = None) -> arg
     g.add_argument("--n-epochs", type=int, default=DEFAULTS["n_epochs"], help="epochs over each batch")
     g.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: archs-per-iter)")
     g.add_argument("--clip-range", type=float, default=DEFAULTS["clip_range"], help="PPO clip range")
-    g.add_argument("--ent-coef", type=float, default=DEFAULTS["ent_coef"], help="entropy bonus coefficient")
+    g.add_argument("--ent-coef", type=float, default=DEFAULTS["ent_coef"],
+                   help="entropy bonus coefficient of the first update (default: %(default)s)")
+    g.add_argument("--ent-decay-iterations", type=int,
+                   default=ENTROPY_DECAY_DEFAULTS["ent_decay_iterations"],
+                   help="updates over which the entropy bonus falls linearly to --ent-coef-final; "
+                        "0 keeps it constant (default: %(default)s)")
+    g.add_argument("--ent-coef-final", type=float, default=ENTROPY_DECAY_DEFAULTS["ent_coef_final"],
+                   help="the entropy bonus once it has fallen (default: %(default)s)")
     g.add_argument("--vf-coef", type=float, default=DEFAULTS["vf_coef"], help="value loss coefficient")
     g.add_argument("--max-grad-norm", type=float, default=DEFAULTS["max_grad_norm"], help="clip the joint gradient norm of actor and critic (default: inf, no clipping)")
     g.add_argument("--target-kl", type=float, default=DEFAULTS["target_kl"],
@@ -200,7 +208,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         batch_size=args.batch_size or args.archs_per_iter,
         learning_rate=args.learning_rate, n_epochs=args.n_epochs, clip_range=args.clip_range,
         ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm,
-        target_kl=args.target_kl or None,
+        target_kl=args.target_kl or None, ent_decay_iterations=args.ent_decay_iterations,
+        ent_coef_final=args.ent_coef_final,
     )
     model = make_ppo(env, seed, policy=args.policy, feed=args.feed,
                      lstm_hidden_size=args.lstm_hidden_size, device=args.device, **hyper)
