@@ -22,13 +22,15 @@ returns the :class:`~agents.search_trace.SearchTrace` of what it evaluated::
     :mod:`agents.reinforce`, REINFORCE with a moving-average baseline (Zoph & Le).
 ``ppo``
     :func:`ppo_search`: the project's PPO with the autoregressive LSTM policy
-    (:func:`agents.ppo_search.make_ppo` and its defaults, 20 architectures per iteration).
+    (:func:`agents.ppo_search.make_ppo` and its defaults, 20 architectures per iteration; it
+    also takes ``make_ppo``'s settings as keywords).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import os
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -39,19 +41,35 @@ from .reinforce import reinforce
 from .search_trace import EvaluationRecorder, SearchTrace, run_search
 
 
-def ppo_search(env: gym.Env, budget: int, seed: int) -> SearchTrace:
+def ppo_search(env: gym.Env, budget: int, seed: int, log_dir: str | os.PathLike | None = None,
+               **settings: Any) -> SearchTrace:
     """PPO over ``env`` for ``budget`` evaluated architectures.
 
     ``learn`` runs whole rollouts of ``n_steps`` architectures, so it may evaluate up to
     ``n_steps - 1`` more than ``budget``; the trace keeps the first ``budget``.
+
+    :param log_dir: where SB3's logger writes ``progress.csv`` (one row per iteration: the
+        previous update's ``train/approx_kl``, ``train/n_updates``, ``train/ent_coef``, ...);
+        ``None``: no log.
+    :param settings: :func:`agents.ppo_search.make_ppo`'s keywords (``learning_rate``,
+        ``ent_coef``, ``target_kl``, ...), which it checks; none: the project's defaults.
     """
-    return run_search("ppo", _ppo, env, budget, seed)
+    return run_search("ppo", _ppo, env, budget, seed, log_dir=log_dir, **settings)
 
 
-def _ppo(recorder: EvaluationRecorder, budget: int, rng: np.random.Generator, seed: int) -> None:
+def _ppo(recorder: EvaluationRecorder, budget: int, rng: np.random.Generator, seed: int,
+         log_dir: str | os.PathLike | None = None, **settings: Any) -> None:
     from .ppo_search import make_ppo  # SB3 is only needed for this method
 
-    make_ppo(recorder, seed).learn(total_timesteps=budget)
+    model = make_ppo(recorder, seed, **settings)
+    if log_dir is not None:
+        from stable_baselines3.common.logger import configure
+
+        model.set_logger(configure(str(log_dir), ["csv"]))
+    model.learn(total_timesteps=budget)
+    if log_dir is not None:  # the last update's figures, which learn() leaves unwritten
+        model.logger.dump(model.num_timesteps)
+        model.logger.close()
 
 
 SEARCHERS: dict[str, Callable[[gym.Env, int, int], SearchTrace]] = {

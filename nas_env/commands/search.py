@@ -12,11 +12,15 @@ of the current step on SIGTERM or Ctrl-C, which then stop the command with statu
     nas-env search --method ppo --seed 0 --cells 400 --cache-path large_mnist_cheap.sqlite
     nas-env search --method random --seed 0 --cells 400 --cache-path large_mnist_cheap.sqlite
     nas-env search --method evolution --reward param --budget 100000
+    nas-env search --method ppo --protocol zc-vote --cells 2000 --ppo-settings '{"ent_coef": 0.01}'
 
 Writes ``OUT_DIR/{method}_seed{seed}/evaluations.csv`` (one row per sampled cell, in order: the
 cell, its reward, accuracies, sizes, training seconds, whether the same cell was sampled before in
 this search, and where the result came from) and ``summary.json``, each replaced atomically at the
-end; while it runs, ``progress.csv`` holds the rows so far (rewritten every 20 cells).
+end; while it runs, ``progress.csv`` holds the rows so far (rewritten every 20 cells). A PPO
+search also writes SB3's log of its updates to ``ppo/progress.csv`` (one row per iteration: the
+approximate KL, the epochs run, the entropy coefficient, ...). ``--ppo-settings`` changes
+:func:`agents.ppo_search.make_ppo`'s defaults for this search (the settings are in the summary).
 ``experiments/report_exp3.py`` turns the folders into experiment 3's figures and tables.
 """
 
@@ -35,8 +39,9 @@ import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
 from agents.search_report import search_summary
 from nas_env.cli import (add_budget_spelling_of_cells, add_checkpoint_arguments,
-                         add_env_arguments, checkpoint_options, env_keywords, positive_int,
-                         require_dataset)
+                         add_env_arguments, checkpoint_options, env_keywords, parse_json_object,
+                         positive_int, require_dataset)
+from nas_env.protocols import SCORE_PROTOCOLS
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
 
@@ -83,12 +88,31 @@ class EvaluationLog(gym.Wrapper):
 def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespace,
               wall: float, budget: float | None = None) -> dict:
     """The figures experiment 3 reports for one search, with the run's settings (``cells``: the
-    cells sampled; ``budget``: r_param's budget n, ``None`` under r_val)."""
+    cells sampled; ``budget``: r_param's budget n, ``None`` under r_val; ``ppo_settings``: the
+    changes from PPO's defaults; ``sources``: how many results came from training, the cache,
+    ... in this run)."""
     figures = search_summary(rows)
+    sources = rows["source"].value_counts() if "source" in rows else pd.Series(dtype=int)
     return {"method": method, "seed": seed, "cells": args.cells, "reward": args.reward,
             "budget": budget, "blocks": args.blocks, "protocol": args.protocol,
             "dataset": args.dataset, **figures, "best_reward": float(figures["best_reward"]),
-            "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall}
+            "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall,
+            "ppo_settings": getattr(args, "ppo_settings", None) or {},
+            "sources": {str(k): int(v) for k, v in sources.items()}}
+
+
+def ppo_setting_names() -> list[str]:
+    """The keywords ``--ppo-settings`` may set: :func:`agents.ppo_search.make_ppo`'s."""
+    from agents.ppo_search import ENTROPY_DECAY_DEFAULTS, PPO_DEFAULTS
+
+    return sorted({*PPO_DEFAULTS, *ENTROPY_DECAY_DEFAULTS, "policy", "feed", "lstm_hidden_size"})
+
+
+def trains_nothing(protocol) -> bool:
+    """Whether ``protocol`` (``--protocol``'s value) is a training-free one, which takes no
+    checkpoint options (it has no training run to save)."""
+    return isinstance(protocol, str) and protocol in SCORE_PROTOCOLS \
+        and SCORE_PROTOCOLS[protocol].training is None
 
 
 def build_parser(prog: str | None = None, description: str | None = None,
@@ -111,6 +135,9 @@ def build_parser(prog: str | None = None, description: str | None = None,
     add_env_arguments(p, defaults={"protocol": "cheap", "dataset": "mnist", "blocks": 5},
                       budget=not legacy_budget)
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads while training")
+    p.add_argument("--ppo-settings", type=parse_json_object, default=None, metavar="JSON",
+                   help="--method ppo: changes from PPO's defaults as a JSON object of "
+                        "agents.ppo_search.make_ppo keywords, e.g. '{\"ent_coef\": 0.01}'")
     p.add_argument("--out-dir", default="runs/exp3", help="folder of the search folders "
                                                           "(default: %(default)s)")
     add_checkpoint_arguments(p)
@@ -122,12 +149,21 @@ def main(argv: list[str] | None = None, prog: str = "nas-env search",
     """Run ``nas-env search`` with the flags ``argv`` (default: the command line); returns the
     search's summary (also written to ``summary.json`` and printed). The parameters are
     :func:`build_parser`'s."""
-    args = build_parser(prog, description, legacy_budget).parse_args(argv)
+    parser = build_parser(prog, description, legacy_budget)
+    args = parser.parse_args(argv)
+    if args.ppo_settings:
+        if args.method != "ppo":
+            parser.error(f"--ppo-settings configures --method ppo, not {args.method!r}")
+        unknown = sorted(set(args.ppo_settings) - set(ppo_setting_names()))
+        if unknown:
+            parser.error(f"--ppo-settings: unknown settings {unknown}; allowed: "
+                         f"{', '.join(ppo_setting_names())}")
     require_dataset(prog, args.dataset, args.data_root)
     kwargs = {**env_keywords(args), "threads": args.threads}
-    checkpoints = checkpoint_options(args)
+    checkpoints = ({"checkpoint_dir": None} if trains_nothing(args.protocol)
+                   else checkpoint_options(args))
     env = gym.make("NASCell-large-v0", **{k: v for k, v in kwargs.items() if v is not None},
-                   **checkpoints)
+                   **{k: v for k, v in checkpoints.items() if v is not None})
     reward_fn = env.unwrapped.reward_fn
     budget = float(reward_fn.budget) if reward_fn.kind == "param" else None
     label = f"{args.method} seed {args.seed}"
@@ -135,7 +171,11 @@ def main(argv: list[str] | None = None, prog: str = "nas-env search",
     logged = EvaluationLog(env, label, args.cells, run_dir / "progress.csv")
     start = time.perf_counter()
     with stop_on_signals(enabled=checkpoints["checkpoint_dir"] is not None):
-        SEARCHERS[args.method](logged, budget=args.cells, seed=args.seed)
+        if args.method == "ppo":
+            SEARCHERS["ppo"](logged, budget=args.cells, seed=args.seed, log_dir=run_dir / "ppo",
+                             **(args.ppo_settings or {}))
+        else:
+            SEARCHERS[args.method](logged, budget=args.cells, seed=args.seed)
     wall = time.perf_counter() - start
     env.close()
     rows = pd.DataFrame(logged.rows[: args.cells])
