@@ -1,0 +1,397 @@
+"""Experiment 3's second round: several seeds of each searcher on A_large, then the report.
+
+Does PPO beat random search on ``NASCell-large-v0`` once the reward can be trusted? Each
+``(method, seed)`` of ``--methods`` x ``--seeds`` is one ``nas-env search``
+(:mod:`nas_env.commands.search`) of ``--cells`` cells under ``--protocol`` (chosen in
+``docs/fidelity.md``), all sharing one evaluation cache; then ``agents.study_report`` writes the
+report. For Fashion-MNIST, a training-free reward and a training-based one:
+
+    python experiments/exp3_study.py --dataset fashion_mnist --protocol zc-vote --cells 2000
+    python experiments/exp3_study.py --dataset fashion_mnist --protocol cheap+zc --cells 400 \\
+        --workers 2 --threads 1
+
+Resumable: a search whose folder ``OUT/{method}_seed{seed}/`` holds its ``summary.json`` (with
+this study's settings) is finished and skipped; any other is run again, and replays every cell it
+had evaluated from the cache (a search is deterministic for its seed) before evaluating new ones,
+so with the study's cache a rerun trains nothing. Each run of a search adds its wall time to
+``attempts.csv`` in its folder; its output goes to ``OUT/logs/``. ``--workers N``: N searches at
+once, each in its own process. ``--dry-run`` lists the searches and their state.
+
+Budget rule: at least 2,000 cells per search on a training-free reward, at least 400 on a
+training-based one (the default ``--cells``; fewer are allowed, with a warning).
+
+Writes ``OUT/report.md`` (also printed): per searcher the last-quarter mean reward over seeds and
+its difference from random search's, paired by seed, with a 95% Student-t interval over seeds;
+distinct cells, simulated training and wall hours; every search; the ops of the last quarter; the
+best cell of each search; and ``OUT/curves_{dataset}.png``.
+
+PPO settings: ``--ppo-settings`` (a name of :data:`TUNING_SETTINGS` or a JSON object of
+``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study. To choose them,
+``--tuning-seeds 100-104`` runs a sweep instead of the study: PPO with each of
+``--tuning-settings`` (names, or ``NAME=JSON``) and random search on those seeds, never the
+reported ones, under ``OUT/tuning/``, whose ``report.md`` gives each setting's last-quarter mean
+against random search's and the epochs and KL of its updates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from agents import study_report as sr  # noqa: E402
+from nas_env.cli import parse_int_list, parse_protocol, positive_int, require_dataset  # noqa: E402
+from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
+from nas_env.data import DATASETS  # noqa: E402
+from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol  # noqa: E402
+from nas_env.table_builder import atomic_write_text  # noqa: E402
+
+METHODS = ("ppo", "random", "evolution")
+BUDGET_RULE = {"training-free": 2000, "training-based": 400}
+"""The least cells per search the study's plan allows, by kind of reward."""
+TUNING_SETTINGS = {
+    "defaults": {},
+    "kl-0.36": {"target_kl": 0.36},
+    "no-kl": {"target_kl": None},
+    "scaled": {"ent_coef": 0.014, "target_kl": 0.36},
+    "scaled-lr3e-3": {"ent_coef": 0.014, "target_kl": 0.36, "learning_rate": 3e-3},
+}
+"""Named PPO settings for 20 decisions per cell (changes from ``make_ppo``'s defaults, which were
+chosen on A_small's 2). The entropy bonus and the KL both sum over a cell's tokens; the largest
+entropy of a 5-block cell's 20 tokens is 30.4 nats against 4.2 for A_small's 2, so ``scaled``
+divides the bonus (0.1) and multiplies the KL limit (0.05) by that ratio, 7.3."""
+
+
+@dataclass
+class Job:
+    """One search of the study: ``nas-env search`` with ``argv``, into ``parent/{name}``."""
+
+    method: str
+    seed: int
+    parent: Path
+    argv: list[str]
+    expect: dict
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}_seed{self.seed}"
+
+    @property
+    def folder(self) -> Path:
+        return self.parent / self.name
+
+
+def fail(message: str) -> None:
+    """Exit with ``exp3_study.py: error: message`` (status 2), as argparse does."""
+    print(f"exp3_study.py: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def parse_settings(text: str) -> tuple[str, dict]:
+    """A PPO setting: a name of :data:`TUNING_SETTINGS`, ``NAME=JSON`` or a JSON object (named
+    ``custom``); its keys must be ``make_ppo``'s."""
+    name, _, body = ("custom", "", text) if text.lstrip().startswith("{") else text.partition("=")
+    if not body:
+        if name not in TUNING_SETTINGS:
+            fail(f"PPO setting {text!r}; allowed: {', '.join(TUNING_SETTINGS)}, NAME=JSON or a "
+                 "JSON object, e.g. '{\"ent_coef\": 0.01}'")
+        return name, TUNING_SETTINGS[name]
+    if not re.fullmatch(r"[\w.+-]+", name):
+        fail(f"PPO setting {text!r}: a NAME of letters, digits, '.', '+' or '-' before '='")
+    try:
+        setting = json.loads(body)
+    except json.JSONDecodeError as err:
+        fail(f"PPO setting {text!r} is not JSON ({err})")
+    unknown = sorted(set(setting) - set(ppo_setting_names())) if isinstance(setting, dict) else 0
+    if unknown != []:
+        fail(f"PPO setting {text!r}: write a JSON object of {', '.join(ppo_setting_names())}"
+             + (f" (not {', '.join(unknown)})" if unknown else ""))
+    return name, setting
+
+
+def parse_seeds(text: str, flag: str) -> list[int]:
+    """Seeds written as ranges and a list (``0-4,7``), sorted and distinct."""
+    seeds = parse_int_list(text) if re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text) else []
+    if not seeds:
+        fail(f"{flag} {text!r}; write seeds >= 0 as a list or ranges, e.g. 0-4 or 0,2,5")
+    return sorted(set(seeds))
+
+
+def protocol_of(text: str):
+    """``--protocol``: a name of a training or a training-free protocol, or a JSON object of
+    :class:`~nas_env.protocols.Protocol` fields; returns what ``nas-env search`` records."""
+    allowed = (f"{', '.join(PROTOCOLS)} (training), {', '.join(SCORE_PROTOCOLS)} (training-free)"
+               ", or a JSON object of protocol fields")
+    try:
+        value = parse_protocol(text)
+        if isinstance(value, dict):
+            Protocol.from_dict(value)
+        elif value not in PROTOCOLS and value not in SCORE_PROTOCOLS:
+            raise ValueError("unknown")
+    except (ValueError, TypeError) as err:
+        fail(f"--protocol {text!r}: {err}; allowed: {allowed}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="exp3_study.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="fashion_mnist", choices=sorted(DATASETS))
+    p.add_argument("--protocol", required=True, help="the reward's protocol (docs/fidelity.md)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS),
+                   choices=["ppo", "random", "evolution", "reinforce", "random_norepeat"])
+    p.add_argument("--seeds", default="0-4", help="reported seeds (default: %(default)s)")
+    p.add_argument("--cells", type=positive_int, default=None,
+                   help="cells per search (default: the budget rule, 2000 training-free, 400 "
+                        "training-based)")
+    p.add_argument("--blocks", type=positive_int, default=5)
+    p.add_argument("--cache-path", default=None, help="evaluation cache (default: "
+                   "reward_tables/evaluations/large_{dataset}_{protocol}.sqlite)")
+    p.add_argument("--out-dir", default=None,
+                   help="the study's folder (default: runs/exp3_study/{dataset}_{protocol})")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads per search")
+    p.add_argument("--workers", type=positive_int, default=1, help="searches run at once")
+    p.add_argument("--ppo-settings", default=None, metavar="NAME|JSON",
+                   help=f"PPO's settings: {', '.join(TUNING_SETTINGS)} or a JSON object")
+    p.add_argument("--tuning-seeds", default=None, help="run the PPO settings sweep on these "
+                   "seeds instead of the study, e.g. 100-104")
+    p.add_argument("--tuning-settings", nargs="+", default=list(TUNING_SETTINGS),
+                   metavar="NAME|NAME=JSON", help="settings of the sweep (default: all named)")
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
+    p.add_argument("--no-checkpoints", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="run nothing; report what is done")
+    p.add_argument("--dry-run", action="store_true", help="list the searches and their state")
+    return p
+
+
+def search_argv(args, method: str, seed: int, parent: Path, setting: dict) -> list[str]:
+    """The ``nas-env search`` flags of one search."""
+    argv = ["--method", method, "--seed", str(seed), "--cells", str(args.cells), "--reward",
+            "val", "--protocol", args.protocol, "--dataset", args.dataset, "--blocks",
+            str(args.blocks), "--cache-path", str(args.cache_path), "--out-dir", str(parent)]
+    argv += ["--threads", str(args.threads)] if args.threads else []
+    argv += ["--data-root", str(args.data_root)] if args.data_root else []
+    argv += ["--checkpoint-dir", args.checkpoint_dir] if args.checkpoint_dir else []
+    argv += ["--no-checkpoints"] if args.no_checkpoints else []
+    if method == "ppo" and setting:
+        argv += ["--ppo-settings", json.dumps(setting)]
+    return argv
+
+
+def plan(args) -> list[Job]:
+    """The study's searches, or the sweep's with ``--tuning-seeds``: (method, seed, folder of
+    the search folder, PPO's settings) each."""
+    if args.tuning:
+        runs = [("ppo", seed, args.out / "tuning" / name, setting)
+                for name, setting in args.tuning.items() for seed in args.tuning_seeds]
+        runs += [("random", seed, args.out / "tuning" / "random", {}) for seed in args.tuning_seeds]
+    else:
+        runs = [(method, seed, args.out, args.ppo_setting if method == "ppo" else {})
+                for method in args.methods for seed in args.seeds]
+    expect = {"cells": args.cells, "protocol": args.protocol_value, "dataset": args.dataset,
+              "blocks": args.blocks, "reward": "val"}
+    return [Job(method, seed, parent, search_argv(args, method, seed, parent, setting),
+                {**expect, **({"ppo_settings": setting} if method == "ppo" else {})})
+            for method, seed, parent, setting in runs]
+
+
+def state(job: Job) -> str:
+    """``finished``, ``to run``, ``partial`` (interrupted: rerun, replaying), ``shorter`` (finished
+    with fewer cells: rerun, replaying, to extend it), or what differs from the study's settings."""
+    path = job.folder / "summary.json"
+    if not path.exists():
+        return "partial" if (job.folder / "progress.csv").exists() else "to run"
+    summary = json.loads(path.read_text())
+    summary.setdefault("ppo_settings", {})  # written before nas-env search recorded them
+    differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
+               if k != "cells" and summary.get(k) != v]
+    if differs or summary["cells"] > job.expect["cells"]:
+        return f"holds another search ({', '.join(differs) or 'cells=' + str(summary['cells'])})"
+    return "shorter" if summary["cells"] < job.expect["cells"] else "finished"
+
+
+def record_attempt(job: Job, started: float, seconds: float, status: str) -> None:
+    """Append one run of ``job`` to its folder's ``attempts.csv``."""
+    path = job.folder / "attempts.csv"
+    rows = pd.read_csv(path).to_dict("records") if path.exists() else []
+    trained = json.loads((job.folder / "summary.json").read_text()).get("sources", {}).get(
+        "training", 0) if status == "finished" else ""
+    rows.append({"started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+                 "seconds": round(seconds, 3), "status": status, "trained": trained})
+    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+
+
+def run_in_process(job: Job, log: Path) -> int:
+    """Run ``job`` in this process, its output appended to ``log``; its exit status."""
+    from nas_env.commands.search import main as search_main
+
+    with open(log, "a") as out, redirect_stdout(out), redirect_stderr(out):
+        try:
+            search_main(job.argv, prog=f"nas-env search ({job.name})")
+            return 0
+        except SystemExit as exited:
+            if isinstance(exited.code, str):
+                print(exited.code, flush=True)
+            return exited.code if isinstance(exited.code, int) else 1
+        except Exception:  # noqa: BLE001  (the study goes on; the log has the traceback)
+            traceback.print_exc()
+            return 1
+
+
+def outcome(code: int) -> str:
+    return "finished" if code == 0 else "stopped" if code in (130, 143) else f"failed ({code})"
+
+
+def run_jobs(jobs: list[Job], workers: int) -> list[str]:
+    """Run ``jobs``: in this process one at a time, else ``workers`` processes at once. Returns
+    the names of those that failed; a stop (Ctrl-C, SIGTERM) ends the study with status 130 once
+    the searches under way have saved their state. Each search's output goes to
+    ``logs/{name}.log`` beside its folder."""
+    failed, stopped, pending, running = [], [], list(jobs), {}
+
+    def done(job: Job, started: float, code: int) -> None:
+        record_attempt(job, started, time.time() - started, outcome(code))
+        print(f"{job.folder}: {outcome(code)} after {time.time() - started:.0f} s",
+              flush=True)
+        (stopped if code in (130, 143) else failed if code else []).append(job.name)
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    try:
+        while (pending and not stopped) or running:
+            while pending and not stopped and len(running) < workers:
+                job, started = pending.pop(0), time.time()
+                job.folder.mkdir(parents=True, exist_ok=True)
+                (job.parent / "logs").mkdir(exist_ok=True)
+                log_path = job.parent / "logs" / f"{job.name}.log"
+                print(f"[{len(jobs) - len(pending)}/{len(jobs)}] {job.folder}: running, log "
+                      f"{log_path}", flush=True)
+                if workers == 1:
+                    try:
+                        done(job, started, run_in_process(job, log_path))
+                    except KeyboardInterrupt:
+                        done(job, started, 130)
+                    continue
+                log = open(log_path, "a")
+                process = subprocess.Popen([sys.executable, "-m", "nas_env", "search", *job.argv],
+                                           stdout=log, stderr=subprocess.STDOUT,
+                                           env={**os.environ, "PYTHONPATH": path})
+                running[process] = (job, started, log)
+            time.sleep(0.5 if running else 0)
+            for process in [p for p in running if p.poll() is not None]:
+                job, started, log = running.pop(process)
+                log.close()
+                done(job, started, process.returncode)
+    except KeyboardInterrupt:
+        for process in running:
+            process.send_signal(signal.SIGTERM)  # each saves its run in training and stops
+        for process, (job, started, log) in running.items():
+            process.wait()
+            log.close()
+            done(job, started, 130)
+        stopped.append("all")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if stopped:
+        raise SystemExit(130)
+    return failed
+
+
+def report(args, jobs: list[Job]) -> str:
+    """Write and return the study's (or the sweep's) ``report.md`` and figure."""
+    kind, name, batch = args.kind, args.protocol_name, int(args.ppo_setting.get("n_steps", 20))
+    head = (f"# Experiment 3, second round: {args.dataset}, protocol {name} ({kind}), "
+            f"blocks {args.blocks}, {args.cells} cells per search\n\n")
+    if args.cells < BUDGET_RULE[kind]:
+        head += (f"**Below the budget rule**: {args.cells} cells per search, where a {kind} reward "
+                 f"asks at least {BUDGET_RULE[kind]}.\n\n")
+    missing = [f"{j.parent.name}/{j.name}" for j in jobs if state(j) != "finished"]
+    if missing:
+        head += f"Not finished (left out below): {', '.join(missing)}.\n\n"
+    if args.tuning:
+        text = head + sr.sweep_markdown(args.out / "tuning", args.tuning, args.tuning_seeds)
+        atomic_write_text(args.out / "tuning" / "report.md", text)
+        return text
+    searches = sr.load_study(args.out, args.methods, args.seeds)
+    if searches:
+        figure = sr.plot_study(
+            searches, args.out / f"curves_{args.dataset}.png",
+            f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
+            "score percentile" if name in SCORE_PROTOCOLS else "validation accuracy (%)", batch)
+        head += f"PPO's settings: {json.dumps(args.ppo_setting) if args.ppo_setting else 'the defaults'}.\n\n"
+    text = head + (sr.study_markdown(searches, args.out, figure.name) if searches
+                   else "No search has finished yet.\n")
+    atomic_write_text(args.out / "report.md", text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the study (or the sweep) with the flags ``argv``; returns the exit status (1 if a
+    search failed)."""
+    args = build_parser().parse_args(argv)
+    value = args.protocol_value = protocol_of(args.protocol)
+    kind = args.kind = "training-free" if trains_nothing(value) else "training-based"
+    args.cells = args.cells or BUDGET_RULE[kind]
+    name = args.protocol_name = value if isinstance(value, str) else value["name"]
+    stem = f"{args.dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+    args.cache_path = args.cache_path or ROOT / "reward_tables" / "evaluations" / f"large_{stem}.sqlite"
+    args.out = Path(args.out_dir or f"runs/exp3_study/{stem}")
+    args.seeds = parse_seeds(args.seeds, "--seeds")
+    args.ppo_setting = parse_settings(args.ppo_settings)[1] if args.ppo_settings else {}
+    args.tuning = None
+    if args.tuning_seeds:
+        args.tuning_seeds = parse_seeds(args.tuning_seeds, "--tuning-seeds")
+        if set(args.tuning_seeds) & set(args.seeds):
+            fail(f"--tuning-seeds {args.tuning_seeds} overlap the reported --seeds {args.seeds}; "
+                 "tune on seeds that are not reported")
+        args.tuning = dict(parse_settings(text) for text in args.tuning_settings)
+        if "random" in args.tuning:
+            fail("'random' names the sweep's random-search folder; name the setting otherwise")
+    if args.cells < BUDGET_RULE[kind]:
+        print(f"exp3_study.py: warning: --cells {args.cells} is below the budget rule for a {kind} "
+              f"reward ({BUDGET_RULE[kind]})", file=sys.stderr)
+    jobs = plan(args)
+    states = {job.folder: state(job) for job in jobs}
+    clash = [f"{folder}: {what}" for folder, what in states.items() if what.startswith("holds")]
+    if clash:
+        fail("these folders hold searches with other settings; choose another --out-dir:\n  "
+             + "\n  ".join(clash))
+    todo = [job for job in jobs if states[job.folder] != "finished"]
+    if args.dry_run:
+        print("\n".join(f"{folder}: {what}" for folder, what in states.items()))
+        return 0
+    if not args.report_only:
+        require_dataset("exp3_study.py", args.dataset, args.data_root)
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} searches finished; running {len(todo)}",
+              flush=True)
+    failed = [] if args.report_only else run_jobs(todo, args.workers)
+    atomic_write_text(args.out / "study.json", json.dumps(
+        {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=2) + "\n")
+    print(report(args, jobs))
+    if failed:
+        print(f"exp3_study.py: failed: {', '.join(failed)} (see logs/ beside them)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,188 @@
+"""Experiment 3's second round (``experiments/exp3_study.py``): several seeds per searcher on tiny
+1-block cells and synthetic data, the report with the difference from random search, resuming,
+replaying from the cache without training, the PPO settings sweep, and the flags' errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nas_env.training
+import nas_env.zero_cost
+from agents.study_report import against_random, last_quarter, paired_interval, update_log
+from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = json.dumps({"name": "tiny", "epochs": 1, "lr": 1e-2, "schedule": "onecycle",
+                   "batch_size": 32, "checkpoints_per_epoch": 1, "filters": [4, 8],
+                   "fc_units": 32, "precision": "fp32"})
+PPO_SMALL = json.dumps({"n_steps": 4, "batch_size": 4})
+
+
+def study_script():
+    spec = importlib.util.spec_from_file_location("exp3_study_script",
+                                                  ROOT / "experiments" / "exp3_study.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def study(tmp_path, synthetic_data_root):
+    """``exp3_study.main`` with the flags of a tiny study in ``tmp_path`` and ``extra``."""
+    module = study_script()
+
+    def run(*extra: str, protocol: str = TINY) -> int:
+        return module.main(["--dataset", "mnist", "--protocol", protocol, "--blocks", "1",
+                            "--cells", "8", "--data-root", str(synthetic_data_root),
+                            "--out-dir", str(tmp_path / "study"), "--cache-path",
+                            str(tmp_path / "cache.sqlite"), "--threads", "1",
+                            "--no-checkpoints", *extra])
+    return run
+
+
+def forbid(monkeypatch, module, name: str) -> None:
+    def fail(*args, **kwargs):
+        raise AssertionError(f"{name} was called where everything should come from the cache")
+    monkeypatch.setattr(module, name, fail)
+
+
+def attempts(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "attempts.csv")
+
+
+def test_a_study_reports_against_random_resumes_and_replays_from_its_cache(
+        study, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "study"
+    assert study("--methods", "ppo", "random", "--seeds", "0-1", "--ppo-settings", PPO_SMALL) == 0
+    names = ["ppo_seed0", "ppo_seed1", "random_seed0", "random_seed1"]
+    for name in names:
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["sampled"] == 8 and summary["sources"].get("training", 0) >= 1
+        assert attempts(out / name)["status"].tolist() == ["finished"]
+    assert json.loads((out / "ppo_seed0" / "summary.json").read_text())["ppo_settings"] == {
+        "n_steps": 4, "batch_size": 4}
+    assert update_log(out / "ppo_seed0")["update"].tolist() == [1, 2]  # 8 cells, 4 per update
+    report = (out / "report.md").read_text()
+    assert report in capsys.readouterr().out and (out / "curves_mnist.png").stat().st_size > 0
+    assert "Below the budget rule" in report and "Student-t" in report
+    row = next(line for line in report.splitlines() if line.startswith("| PPO "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    difference, low, high = map(float, cells[4:7])
+    assert low < difference < high and cells[7].endswith("of 2")
+    # The same difference by hand: last quarter (2 of 8 cells), PPO minus random, per seed.
+    frames = {(m, s): pd.read_csv(out / f"{m}_seed{s}" / "evaluations.csv")
+              for m in ("ppo", "random") for s in (0, 1)}
+    by_hand = np.mean([last_quarter(frames["ppo", s]["reward"]).mean()
+                       - last_quarter(frames["random", s]["reward"]).mean() for s in (0, 1)])
+    assert against_random(frames, "ppo")["mean"] == pytest.approx(by_hand)
+    assert difference == pytest.approx(by_hand, abs=0.006)
+
+    # A search that did not finish (no summary) is run again, from the cache: nothing trains,
+    # and the finished ones are skipped.
+    (out / "random_seed1" / "summary.json").unlink()
+    forbid(monkeypatch, nas_env.training, "train_child")
+    assert study("--methods", "ppo", "random", "--seeds", "0-1", "--ppo-settings", PPO_SMALL) == 0
+    assert "3 of 4 searches finished; running 1" in capsys.readouterr().out
+    assert len(attempts(out / "random_seed1")) == 2 and len(attempts(out / "ppo_seed0")) == 1
+    replayed = json.loads((out / "random_seed1" / "summary.json").read_text())
+    assert replayed["sources"] == {"cache": 8} and attempts(out / "random_seed1")["trained"].iloc[-1] == 0
+    every = (out / "report.md").read_text().split("## Every search")[1].split("##")[0]
+    assert every.count("| random search |") == 2  # both seeds again
+
+    # The same with two searches at once, each in its own process: both replay, none trains.
+    for name in ("ppo_seed1", "random_seed0"):
+        (out / name / "summary.json").unlink()
+    assert study("--methods", "ppo", "random", "--seeds", "0-1", "--ppo-settings", PPO_SMALL,
+                 "--workers", "2") == 0
+    for name in ("ppo_seed1", "random_seed0"):
+        assert json.loads((out / name / "summary.json").read_text())["sources"] == {"cache": 8}
+        assert attempts(out / name)["status"].tolist() == ["finished", "finished"]
+
+    # Another study's settings in the same folder are refused, naming what differs.
+    with pytest.raises(SystemExit) as exited:
+        study("--methods", "ppo", "--seeds", "0")  # PPO's default settings this time
+    assert exited.value.code == 2
+    assert "hold searches with other settings" in capsys.readouterr().err
+
+
+def test_an_interrupted_study_resumes_training_only_what_is_left(study, tmp_path, monkeypatch):
+    out, real, calls = tmp_path / "study", nas_env.training.train_child, []
+
+    def stopped_at_the_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(nas_env.training, "train_child", stopped_at_the_third)
+    with pytest.raises(SystemExit) as exited:
+        study("--methods", "random", "evolution", "--seeds", "0")
+    assert exited.value.code == 130 and attempts(out / "random_seed0")["status"].tolist() == ["stopped"]
+    assert not (out / "random_seed0" / "summary.json").exists()
+    assert not (out / "evolution_seed0").exists()
+
+    calls.clear()
+    monkeypatch.setattr(nas_env.training, "train_child", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    assert study("--methods", "random", "evolution", "--seeds", "0") == 0
+    summary = json.loads((out / "random_seed0" / "summary.json").read_text())
+    assert summary["sources"]["cache"] >= 2  # the two cells trained before the stop
+    assert attempts(out / "random_seed0")["status"].tolist() == ["stopped", "finished"]
+    assert (out / "evolution_seed0" / "summary.json").exists()
+    assert "minus random" in (out / "report.md").read_text()
+
+
+def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monkeypatch):
+    # zc-vote made tiny: one score, one initialisation, 4 reference cells, a narrow network.
+    monkeypatch.setitem(SCORE_PROTOCOLS, "zc-vote", ScoreProtocol(
+        "zc-vote", ("synflow",), inits=1, batch_size=8, filters=(4, 8), fc_units=16,
+        reference_cells=4))
+    out = tmp_path / "study"
+    assert study("--methods", "random", "--seeds", "0", "--tuning-seeds", "100",
+                 "--tuning-settings", "defaults", f"small={PPO_SMALL}", protocol="zc-vote") == 0
+    sweep = (out / "tuning" / "report.md").read_text()
+    for name in ("defaults", "small"):
+        assert (out / "tuning" / name / "ppo_seed100" / "summary.json").exists()
+        assert f"| {name} " in sweep
+    assert (out / "tuning" / "random" / "random_seed100" / "summary.json").exists()
+    assert "epochs, updates 1-5" in sweep and not (out / "random_seed0").exists()
+    # The reported study on the same cache: a sweep's cells replay, and a replay scores nothing.
+    assert study("--methods", "random", "--seeds", "0", protocol="zc-vote") == 0
+    forbid(monkeypatch, nas_env.zero_cost, "score_cell")
+    (out / "random_seed0" / "summary.json").unlink()
+    assert study("--methods", "random", "--seeds", "0", protocol="zc-vote") == 0
+    summary = json.loads((out / "random_seed0" / "summary.json").read_text())
+    assert summary["protocol"] == "zc-vote" and "training" not in summary["sources"]
+    assert "training-free" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--protocol", "fastest"], "--protocol 'fastest': unknown; allowed: paper, fast, cheap"),
+    (["--protocol", "cheap", "--ppo-settings", "greedy"], "PPO setting 'greedy'; allowed: defaults"),
+    (["--protocol", "cheap", "--ppo-settings", '{"ent": 1}'], "a JSON object of batch_size"),
+    (["--protocol", "cheap", "--seeds", "a-b"], "--seeds 'a-b'; write seeds >= 0"),
+    (["--protocol", "cheap", "--tuning-seeds", "3-5"], "overlap the reported --seeds"),
+    (["--protocol", "cheap", "--methods", "annealing"], "invalid choice: 'annealing'"),
+])
+def test_a_bad_flag_names_what_is_allowed(flags, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exited:
+        study_script().main([*flags, "--out-dir", str(tmp_path), "--dry-run"])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_the_paired_interval_is_students_t_over_seeds():
+    result = paired_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.303
+    assert result["n"] == 3 and result["mean"] == 2.0
+    assert result["high"] - 2.0 == pytest.approx(4.302653 / np.sqrt(3), rel=1e-5)
+    assert result["low"] == pytest.approx(4.0 - result["high"])
+    one = paired_interval([0.5])
+    assert one["mean"] == 0.5 and np.isnan(one["low"]) and np.isnan(one["high"])
+    assert last_quarter(np.arange(400)).tolist() == list(range(300, 400))
+    assert last_quarter([1.0, 2.0]).tolist() == [2.0]
