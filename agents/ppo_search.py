@@ -22,7 +22,8 @@ PPO_DEFAULTS: dict[str, Any] = dict(
     learning_rate=1e-2,         # 20 samples give a small signal: use each batch harder than 3e-4
     n_epochs=10,                # ditto; PPO's clip and target_kl bound each update
     clip_range=0.2,             # SB3's
-    ent_coef=0.1,               # without it the controller locks onto the first near-best cell
+    ent_coef=0.2,               # the first update's bonus: without one the controller locks onto
+                                # the first near-best cell; it falls to 0 (below)
     vf_coef=0.5,                # SB3's; the critic's effect is measured in docs/tuning.md
     max_grad_norm=float("inf"),  # SB3's joint clip let r_param's value loss starve the actor
     gamma=1.0,                  # one action per episode: advantage = reward - baseline
@@ -33,7 +34,7 @@ PPO_DEFAULTS: dict[str, Any] = dict(
 
 
 ENTROPY_DECAY_DEFAULTS: dict[str, Any] = dict(
-    ent_decay_iterations=0,     # 0: a constant bonus
+    ent_decay_iterations=20,    # a constant bonus kept >10% of each batch off the found cell
     ent_coef_final=0.0,
 )
 """The entropy schedule of :func:`make_ppo`: ``ent_coef`` falls linearly to ``ent_coef_final``
