@@ -22,10 +22,20 @@ threads=${THREADS:-2}
 cheap_cache=reward_tables/evaluations/large_mnist_cheap.sqlite
 fast_cache=reward_tables/evaluations/large_mnist_fast.sqlite
 
+# PPO searched with the defaults of the time (a constant entropy bonus of 0.1), pinned here in
+# full (agents.ppo_sweep.FIRST_ROUND) so that it replays from the cache whatever make_ppo's
+# defaults are now.
+first_round_ppo='{"n_steps": 20, "batch_size": 20, "learning_rate": 0.01, "n_epochs": 10,
+  "clip_range": 0.2, "ent_coef": 0.1, "vf_coef": 0.5, "max_grad_norm": Infinity, "gamma": 1.0,
+  "gae_lambda": 1.0, "target_kl": 0.05, "normalize_advantage": true, "ent_decay_iterations": 0,
+  "ent_coef_final": 0.0}'
 for method in ppo random evolution; do
     echo "== search: $method"
+    settings=()
+    if [ "$method" = ppo ]; then settings=(--ppo-settings "$first_round_ppo"); fi
     "$py" experiments/search_large.py --method "$method" --seed 0 --cells 400 \
-        --threads "$threads" --cache-path "$cheap_cache" --out-dir "$out" > "$out.$method.log"
+        --threads "$threads" --cache-path "$cheap_cache" --out-dir "$out" "${settings[@]}" \
+        > "$out.$method.log"
     tail -n 25 "$out.$method.log"
 done
 

@@ -89,15 +89,21 @@ def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespa
               wall: float, budget: float | None = None) -> dict:
     """The figures experiment 3 reports for one search, with the run's settings (``cells``: the
     cells sampled; ``budget``: r_param's budget n, ``None`` under r_val; ``ppo_settings``: the
-    changes from PPO's defaults; ``sources``: how many results came from training, the cache,
-    ... in this run)."""
+    changes from PPO's defaults, and ``ppo_config`` every setting PPO ran with, ``None`` for
+    another method; ``sources``: how many results came from training, the cache, ... in this
+    run)."""
     figures = search_summary(rows)
+    settings, config = getattr(args, "ppo_settings", None) or {}, None
+    if method == "ppo":
+        from agents.ppo_sweep import ppo_config
+
+        config = ppo_config(settings)
     sources = rows["source"].value_counts() if "source" in rows else pd.Series(dtype=int)
     return {"method": method, "seed": seed, "cells": args.cells, "reward": args.reward,
             "budget": budget, "blocks": args.blocks, "protocol": args.protocol,
             "dataset": args.dataset, **figures, "best_reward": float(figures["best_reward"]),
             "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall,
-            "ppo_settings": getattr(args, "ppo_settings", None) or {},
+            "ppo_settings": settings, "ppo_config": config,
             "sources": {str(k): int(v) for k, v in sources.items()}}
 
 
