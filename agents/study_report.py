@@ -46,7 +46,8 @@ def parse_search_name(name: str) -> tuple[str, int]:
 
 def load_study(folder: Path, methods=None, seeds=None) -> dict[tuple[str, int], pd.DataFrame]:
     """The evaluations of every finished search (one with ``summary.json``) directly under
-    ``folder``, by ``(method, seed)``; ``methods`` and ``seeds`` keep only those."""
+    ``folder``, by ``(method, seed)``, in the order of ``methods`` (else PPO, random search,
+    evolution, ...) and then of the seeds; ``methods`` and ``seeds`` keep only those."""
     searches = {}
     for summary in sorted(Path(folder).glob("*_seed*/summary.json")):
         try:
@@ -55,7 +56,9 @@ def load_study(folder: Path, methods=None, seeds=None) -> dict[tuple[str, int], 
             continue
         if (methods is None or method in methods) and (seeds is None or seed in seeds):
             searches[method, seed] = pd.read_csv(summary.parent / "evaluations.csv")
-    return searches
+    order = {m: i for i, m in enumerate([*(methods or []), *LABELS])}
+    return dict(sorted(searches.items(), key=lambda item: (order.get(item[0][0], len(order)),
+                                                           item[0])))
 
 
 def last_quarter(values) -> np.ndarray:
@@ -196,8 +199,8 @@ def plot_study(searches: dict, out: Path, title: str, ylabel: str, batch: int = 
             for curve in curves:
                 ax.plot(x, curve, color=color, lw=0.6, alpha=0.5)
             ax.fill_between(x, curves.min(0), curves.max(0), color=color, alpha=0.15, lw=0)
-            ax.plot(x, curves.mean(0), color=color, lw=1.8,
-                    label=f"{label} ({len(frames)} seed{'s' if len(frames) != 1 else ''})")
+            ax.plot(x, curves.mean(0), color=color, lw=1.8, marker="o" if ax is axes[0] else None,
+                    markersize=3, label=f"{label} ({len(frames)} seed{'s' if len(frames) != 1 else ''})")
     axes[0].set_title(f"mean of each batch of {batch} cells", fontsize=10)
     axes[1].set_title("best so far", fontsize=10)
     for ax in axes:
@@ -240,15 +243,17 @@ def update_log(run_dir: Path) -> pd.DataFrame:
 
 def tuning_table(folder: Path, settings: dict[str, dict]) -> pd.DataFrame:
     """One row per PPO setting of a sweep under ``folder`` (``{setting}/ppo_seed{s}/``, with
-    random search's seeds in ``random/``): its changes from the defaults, seeds finished, the
+    random search's seeds in ``random/``): how it differs from the defaults, seeds finished, the
     last-quarter mean, its difference from random search's on the same seeds (95% paired t
     interval), the op entropy of the last quarter, and the median epochs and approximate KL of
     the first 5 updates and of all."""
-    baseline = load_study(folder / "random", methods=["random"])
-    rows = []
+    from .ppo_sweep import ppo_config
+
+    baseline, defaults, rows = load_study(folder / "random", methods=["random"]), ppo_config(), []
     for name, setting in settings.items():
         searches = load_study(folder / name, methods=["ppo"])
-        row = {"setting": name, "changes": json.dumps(setting) if setting else "(defaults)",
+        changes = {k: v for k, v in setting.items() if k not in defaults or defaults[k] != v}
+        row = {"setting": name, "changes": json.dumps(changes) if changes else "(defaults)",
                "seeds": len(searches)}
         if searches:
             logs = [update_log(folder / name / f"ppo_seed{seed}") for _, seed in searches]

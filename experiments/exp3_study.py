@@ -25,8 +25,9 @@ its difference from random search's, paired by seed, with a 95% Student-t interv
 distinct cells, simulated training and wall hours; every search; the ops of the last quarter; the
 best cell of each search; and ``OUT/curves_{dataset}.png``.
 
-PPO settings: ``--ppo-settings`` (a name of :data:`TUNING_SETTINGS` or a JSON object of
-``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study. To choose them,
+PPO settings: ``--ppo-settings`` (a name of ``agents.ppo_sweep.SWEEP_SETTINGS`` or a JSON object
+of ``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study; the report
+gives every setting PPO ran with (the defaults may change between versions). To choose them,
 ``--tuning-seeds 100-104`` runs a sweep instead of the study: PPO with each of
 ``--tuning-settings`` (names, or ``NAME=JSON``) and random search on those seeds, never the
 reported ones, under ``OUT/tuning/``, whose ``report.md`` gives each setting's last-quarter mean
@@ -56,6 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents import study_report as sr  # noqa: E402
+from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
 from nas_env.cli import parse_int_list, parse_protocol, positive_int, require_dataset  # noqa: E402
 from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
@@ -65,19 +67,6 @@ from nas_env.table_builder import atomic_write_text  # noqa: E402
 METHODS = ("ppo", "random", "evolution")
 BUDGET_RULE = {"training-free": 2000, "training-based": 400}
 """The least cells per search the study's plan allows, by kind of reward."""
-TUNING_SETTINGS = {
-    "defaults": {},
-    "kl-0.36": {"target_kl": 0.36},
-    "no-kl": {"target_kl": None},
-    "scaled": {"ent_coef": 0.014, "target_kl": 0.36},
-    "scaled-lr3e-3": {"ent_coef": 0.014, "target_kl": 0.36, "learning_rate": 3e-3},
-}
-"""Named PPO settings for 20 decisions per cell (changes from ``make_ppo``'s defaults, which were
-chosen on A_small's 2). The entropy bonus and the KL both sum over a cell's tokens; the largest
-entropy of a 5-block cell's 20 tokens is 30.4 nats against 4.2 for A_small's 2, so ``scaled``
-divides the bonus (0.1) and multiplies the KL limit (0.05) by that ratio, 7.3."""
-
-
 @dataclass
 class Job:
     """One search of the study: ``nas-env search`` with ``argv``, into ``parent/{name}``."""
@@ -104,14 +93,14 @@ def fail(message: str) -> None:
 
 
 def parse_settings(text: str) -> tuple[str, dict]:
-    """A PPO setting: a name of :data:`TUNING_SETTINGS`, ``NAME=JSON`` or a JSON object (named
+    """A PPO setting: a name of :data:`SWEEP_SETTINGS`, ``NAME=JSON`` or a JSON object (named
     ``custom``); its keys must be ``make_ppo``'s."""
     name, _, body = ("custom", "", text) if text.lstrip().startswith("{") else text.partition("=")
     if not body:
-        if name not in TUNING_SETTINGS:
-            fail(f"PPO setting {text!r}; allowed: {', '.join(TUNING_SETTINGS)}, NAME=JSON or a "
+        if name not in SWEEP_SETTINGS:
+            fail(f"PPO setting {text!r}; allowed: {', '.join(SWEEP_SETTINGS)}, NAME=JSON or a "
                  "JSON object, e.g. '{\"ent_coef\": 0.01}'")
-        return name, TUNING_SETTINGS[name]
+        return name, SWEEP_SETTINGS[name]
     if not re.fullmatch(r"[\w.+-]+", name):
         fail(f"PPO setting {text!r}: a NAME of letters, digits, '.', '+' or '-' before '='")
     try:
@@ -168,10 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads per search")
     p.add_argument("--workers", type=positive_int, default=1, help="searches run at once")
     p.add_argument("--ppo-settings", default=None, metavar="NAME|JSON",
-                   help=f"PPO's settings: {', '.join(TUNING_SETTINGS)} or a JSON object")
+                   help=f"PPO's settings: {', '.join(SWEEP_SETTINGS)} or a JSON object")
     p.add_argument("--tuning-seeds", default=None, help="run the PPO settings sweep on these "
                    "seeds instead of the study, e.g. 100-104")
-    p.add_argument("--tuning-settings", nargs="+", default=list(TUNING_SETTINGS),
+    p.add_argument("--tuning-settings", nargs="+", default=list(SWEEP_SETTINGS),
                    metavar="NAME|NAME=JSON", help="settings of the sweep (default: all named)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
@@ -208,7 +197,7 @@ def plan(args) -> list[Job]:
     expect = {"cells": args.cells, "protocol": args.protocol_value, "dataset": args.dataset,
               "blocks": args.blocks, "reward": "val"}
     return [Job(method, seed, parent, search_argv(args, method, seed, parent, setting),
-                {**expect, **({"ppo_settings": setting} if method == "ppo" else {})})
+                {**expect, **({"ppo_config": ppo_config(setting)} if method == "ppo" else {})})
             for method, seed, parent, setting in runs]
 
 
@@ -219,9 +208,11 @@ def state(job: Job) -> str:
     if not path.exists():
         return "partial" if (job.folder / "progress.csv").exists() else "to run"
     summary = json.loads(path.read_text())
-    summary.setdefault("ppo_settings", {})  # written before nas-env search recorded them
     differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
-               if k != "cells" and summary.get(k) != v]
+               if k not in ("cells", "ppo_config") and summary.get(k) != v]
+    config = summary.get("ppo_config") or {}
+    differs += [f"PPO's {k}={config.get(k)!r}" for k, v in job.expect.get("ppo_config", {}).items()
+                if config.get(k) != v]
     if differs or summary["cells"] > job.expect["cells"]:
         return f"holds another search ({', '.join(differs) or 'cells=' + str(summary['cells'])})"
     return "shorter" if summary["cells"] < job.expect["cells"] else "finished"
@@ -337,8 +328,9 @@ def report(args, jobs: list[Job]) -> str:
         figure = sr.plot_study(
             searches, args.out / f"curves_{args.dataset}.png",
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
-            "score percentile" if name in SCORE_PROTOCOLS else "validation accuracy (%)", batch)
-        head += f"PPO's settings: {json.dumps(args.ppo_setting) if args.ppo_setting else 'the defaults'}.\n\n"
+            f"reward: {'score percentile' if name in SCORE_PROTOCOLS else 'validation accuracy (%)'}",
+            batch)
+        head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"
     text = head + (sr.study_markdown(searches, args.out, figure.name) if searches
                    else "No search has finished yet.\n")
     atomic_write_text(args.out / "report.md", text)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -186,3 +188,23 @@ def test_the_paired_interval_is_students_t_over_seeds():
     assert one["mean"] == 0.5 and np.isnan(one["low"]) and np.isnan(one["high"])
     assert last_quarter(np.arange(400)).tolist() == list(range(300, 400))
     assert last_quarter([1.0, 2.0]).tolist() == [2.0]
+
+
+REAL_ROOT = Path(os.environ.get("NAS_ENV_DATA", ROOT.parent / "shared" / "datasets"))
+
+
+@pytest.mark.mnist
+@pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST files absent")
+def test_the_first_rounds_ppo_search_replays_from_the_shipped_cache(tmp_path, monkeypatch):
+    """reproduce_exp3.sh pins the first round's PPO settings: with them, PPO's first 100 cells
+    (5 updates) all come from the shipped cache, whatever make_ppo's defaults are now."""
+    from agents.ppo_sweep import FIRST_ROUND
+    from nas_env.commands.search import main as search_main
+
+    cache = tmp_path / "cheap.sqlite"
+    shutil.copy(ROOT / "reward_tables" / "evaluations" / "large_mnist_cheap.sqlite", cache)
+    forbid(monkeypatch, nas_env.training, "train_child")
+    summary = search_main(["--method", "ppo", "--seed", "0", "--cells", "100", "--cache-path",
+                           str(cache), "--data-root", str(REAL_ROOT), "--out-dir", str(tmp_path),
+                           "--no-checkpoints", "--ppo-settings", json.dumps(FIRST_ROUND)])
+    assert summary["sources"] == {"cache": 100} and summary["ppo_config"]["ent_coef"] == 0.1
