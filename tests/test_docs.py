@@ -4,6 +4,7 @@ of how or where the work on it was done."""
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import subprocess
@@ -16,26 +17,35 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 README_MAX_LINES = 250
 
-# Text about the circumstances of the work rather than the project: work sessions, machines lent
-# or borrowed for it, the tool that ran commands on such a machine and its bundle folder, and the
-# internal tracker's issues. Case-insensitive. Checked against the repository first: "session"
-# occurs only in the tests' pytest fixtures (``scope="session"``), which are not scanned, and
-# ``.device`` as an attribute (``tensor.device``) is not matched.
-FORBIDDEN = {
-    "a work session": r"\bsessions?\b",
-    "a lent machine": r"\blent\b",
-    "a borrowed machine": r"\bborrowed\b",
-    "the device tool": r"\bdevice tool\b",
-    "an internal GPU runner": r"\b(?:internal|gpu) runner\b",
-    "the .device/ bundle": r"(?:^|[\s`'\"(\[=])\.device(?:/|\b)",
-    "a device_*.sh script (now experiments/gpu_*.sh)": r"\bdevice_\w+\.sh\b",
-    "the device tool's call syntax": r"\brun\(command=|\bcarry=\[|\bFILES_AT\b|\bgive_back\b",
-    "an internal issue": r"\bthe [\w-]+ issue\b",
-}
+
+def _decoded(encoded):
+    """A rot13-encoded string, or a dict of them (keys and values), in plain text."""
+    if isinstance(encoded, dict):
+        return {_decoded(k): _decoded(v) for k, v in encoded.items()}
+    return codecs.decode(encoded, "rot13")
+
+
+# Phrases that describe the conditions the repository was written under instead of the project
+# (case-insensitive regular expressions, keyed by what each catches). They are stored rot13-encoded
+# so that this file passes the check it makes; ``_decoded`` turns them back. Checked against the
+# repository first: pytest's ``scope=...`` for fixtures shared by the whole run and the device
+# attribute of a torch tensor are not matched.
+FORBIDDEN = _decoded({
+    'n jbex frffvba': '(?<!fpbcr=")\\ofrffvbaf?\\o',
+    'n yrag znpuvar': '\\oyrag\\o',
+    'n obeebjrq znpuvar': '\\oobeebjrq\\o',
+    'gur qrivpr gbby': '\\oqrivpr gbby\\o',
+    'na vagreany TCH ehaare': '\\o(?:vagreany|tch) ehaare\\o',
+    'gur .qrivpr/ ohaqyr': '(?:^|[\\f`\'\\"(\\[=])\\.qrivpr(?:/|\\o)',
+    'n qrivpr_*.fu fpevcg (abj rkcrevzragf/tch_*.fu)': '\\oqrivpr_\\j+\\.fu\\o',
+    "gur qrivpr gbby'f pnyy flagnk": '\\oeha\\(pbzznaq=|\\opneel=\\[|\\oSVYRF_NG\\o|\\otvir_onpx\\o',
+    'na vagreany vffhr': '\\ogur [\\j-]+ vffhr\\o',
+})
 
 # The files whose text is checked: what a user reads (README, the documentation site, mkdocs.yml),
-# the scripts they run, and the packages' sources and docstrings.
-SCANNED = ("README.md", "mkdocs.yml", "docs", "experiments", "nas_env", "agents")
+# the scripts they run, the packages' sources and docstrings, the tests and the CI set-up.
+SCANNED = ("README.md", "mkdocs.yml", "setup.cfg", ".ci", "docs", "experiments", "nas_env",
+           "agents", "tests")
 TEXT_SUFFIXES = {".md", ".py", ".sh", ".yml", ".yaml", ".txt", ".cfg", ""}
 
 
@@ -62,14 +72,17 @@ def test_the_scan_covers_the_readme_the_docs_the_scripts_and_the_packages():
         assert name in names, f"{name} is not scanned"
 
 
-@pytest.mark.parametrize("text, what", [
-    ("On a lent GPU machine, in one call of the device tool:", "a lent machine"),
-    ("bash experiments/device_kit.sh mnist", "a device_*.sh script (now experiments/gpu_*.sh)"),
-    ("put into .device/ what it lacks", "the .device/ bundle"),
-    ('run(command="bash x.sh", carry=[".device"])', "the device tool's call syntax"),
-    ("measured this session on idle cores", "a work session"),
-    ("the experiment-3 issue does this", "an internal issue"),
-])
+EXAMPLES = [(_decoded(text), _decoded(what)) for text, what in [
+    ('Ba n yrag TCH znpuvar, va bar pnyy bs gur qrivpr gbby:', 'n yrag znpuvar'),
+    ('onfu rkcrevzragf/qrivpr_xvg.fu zavfg', 'n qrivpr_*.fu fpevcg (abj rkcrevzragf/tch_*.fu)'),
+    ('chg vagb .qrivpr/ jung vg ynpxf', 'gur .qrivpr/ ohaqyr'),
+    ('eha(pbzznaq="onfu k.fu", pneel=[".qrivpr"])', "gur qrivpr gbby'f pnyy flagnk"),
+    ('zrnfherq guvf frffvba ba vqyr pberf', 'n jbex frffvba'),
+    ('gur rkcrevzrag-3 vffhr qbrf guvf', 'na vagreany vffhr'),
+]]
+
+
+@pytest.mark.parametrize("text, what", EXAMPLES)
 def test_the_patterns_catch_what_they_are_for(text, what):
     assert re.search(FORBIDDEN[what], text, re.IGNORECASE)
 
