@@ -603,18 +603,22 @@ def test_sigterm_to_the_process_group_saves_the_workers_runs(synthetic_data_root
     assert len(EvaluationCache(cache)) == 0
 
 
+def pool_batch(root, cache, max_retries: int) -> list[dict]:
+    """CELLS evaluated in one batch by a pool of two workers."""
+    evaluator = LiveEvaluator("large", protocol=TINY, data_root=root, cache=cache,
+                              backend=ProcessBackend(workers=2, threads=1, max_retries=max_retries))
+    try:
+        return evaluator.evaluate_batch(CELLS)
+    finally:
+        evaluator.close()
+
+
 def test_a_healthy_job_sharing_the_pool_with_a_crashing_one_is_not_charged(
         synthetic_data_root, tmp_path, monkeypatch, reference):
     """Jobs lost together with a broken pool are retried one at a time, so only the job whose
     worker dies while it runs alone is charged and fails."""
     inject_faults(monkeypatch, "cell:" + CELLS[0].canonical().to_string())
-    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
-                              cache=tmp_path / "c.sqlite",
-                              backend=ProcessBackend(workers=2, threads=1, max_retries=1))
-    try:
-        results = evaluator.evaluate_batch(CELLS)
-    finally:
-        evaluator.close()
+    results = pool_batch(synthetic_data_root, tmp_path / "c.sqlite", max_retries=1)
     assert results[0]["failure"].startswith("worker_lost") and "alone" in results[0]["failure"]
     assert [r["failure"] for r in results[1:]] == [None, None]
     assert [measured(r) for r in results[1:]] == reference[1:]
@@ -636,13 +640,7 @@ def test_a_pool_that_breaks_between_waits_takes_its_next_job_later(synthetic_dat
             raise BrokenProcessPool("a child process terminated abruptly")
         return original(self, fn, *args, **kwargs)
     monkeypatch.setattr(ProcessPoolExecutor, "submit", submit)
-    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
-                              cache=tmp_path / "c.sqlite",
-                              backend=ProcessBackend(workers=2, threads=1, max_retries=0))
-    try:
-        results = evaluator.evaluate_batch(CELLS)
-    finally:
-        evaluator.close()
+    results = pool_batch(synthetic_data_root, tmp_path / "c.sqlite", max_retries=0)
     assert len(refusals) == 2
     assert [r["failure"] for r in results] == [None, None, None]
     assert [measured(r) for r in results] == reference
