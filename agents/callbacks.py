@@ -75,12 +75,19 @@ class SearchProgressCallback(BaseCallback):
         self.training_time = 0.0
         self._bar = None
         self._writer = None
+        self._csv_file = None
+        self._csv = None
 
     def _on_training_start(self) -> None:
         self._hits_before = self._env_cache_hits()
         self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.csv_path.open("w", newline="") as f:
-            csv.writer(f).writerow(ITERATION_FIELDS)
+        self._close_csv()
+        # Kept open for the whole search and flushed after every row, so a search that is
+        # killed loses no finished iteration and an iteration costs no open and close.
+        self._csv_file = self.csv_path.open("w", newline="")
+        self._csv = csv.DictWriter(self._csv_file, ITERATION_FIELDS)
+        self._csv.writeheader()
+        self._csv_file.flush()
         for fmt in self.logger.output_formats:
             if isinstance(fmt, TensorBoardOutputFormat):
                 self._writer = fmt.writer
@@ -162,8 +169,8 @@ class SearchProgressCallback(BaseCallback):
                 self._writer.add_scalar(f"charts/{key}", row[key], self.iteration)
             else:
                 self.logger.record(f"charts/{key}", row[key])
-        with self.csv_path.open("a", newline="") as f:
-            csv.DictWriter(f, ITERATION_FIELDS).writerow(row)
+        self._csv.writerow(row)
+        self._csv_file.flush()
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(mean=f"{row['reward_mean']:.2f}", best=f"{self.best_reward:.2f}")
@@ -175,8 +182,14 @@ class SearchProgressCallback(BaseCallback):
                       f"({row['distinct_archs']} distinct cells)", flush=True)
 
     def _on_training_end(self) -> None:
+        self._close_csv()
         if self._bar is not None:
             self._bar.close()
+
+    def _close_csv(self) -> None:
+        if self._csv_file is not None:
+            self._csv_file.close()
+            self._csv_file = None
 
     def _iteration_of(self, sample: int | None) -> int | None:
         return None if sample is None else (sample - 1) // (self.batch_size or 1) + 1

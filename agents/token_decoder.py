@@ -115,16 +115,16 @@ class TokenDecoder(nn.Module):
             return actions, tables
 
         x = self.start.expand(batch_size, -1)
-        state = None
+        state = self._zero_state(batch_size)
         tokens, tables = [], []
         for t, head in enumerate(self.heads):
-            state = self.lstm(x, state)
-            log_p = F.log_softmax(head(state[0]), dim=1)
+            state = self._step(x, state)
+            log_p = F.log_softmax(F.linear(state[0], head.weight, head.bias), dim=1)
             token = log_p.argmax(dim=1) if deterministic else th.multinomial(log_p.exp(), 1).squeeze(1)
             tokens.append(token)
             tables.append(F.pad(log_p, (0, self.max_choices - self.nvec[t]), value=-th.inf))
             if t < self.num_tokens - 1:
-                x = self.embeddings[t](token)
+                x = F.embedding(token, self.embeddings[t].weight)
         return th.stack(tokens, dim=1), th.stack(tables, dim=1)
 
     def token_log_probs(self, actions: th.Tensor) -> th.Tensor:
@@ -140,22 +140,33 @@ class TokenDecoder(nn.Module):
             return self._softmax_feed_tables().expand(batch_size, -1, -1)
         embedding_table = th.cat([embedding.weight for embedding in self.embeddings])
         fed = F.embedding(actions[:, :-1] + self._offsets[:-1], embedding_table).unbind(1)
-        state = self.lstm(self.start.expand(batch_size, -1))
+        state = self._step(self.start.expand(batch_size, -1), self._zero_state(batch_size))
         hidden = [state[0]]
         for x in fed:
-            state = self.lstm(x, state)
+            state = self._step(x, state)
             hidden.append(state[0])
         return self._tables(th.stack(hidden)).transpose(0, 1)
 
     def _softmax_feed_tables(self) -> th.Tensor:
         """The ``(1, T, max_choices)`` tables of ``feed="softmax"``: one unroll, no sampling."""
-        x, state, hidden = self.start.view(1, -1), None, []
+        x, state, hidden = self.start.view(1, -1), self._zero_state(1), []
         for t, head in enumerate(self.heads):
-            state = self.lstm(x, state)
+            state = self._step(x, state)
             hidden.append(state[0])
             if t < self.num_tokens - 1:
                 x = F.pad(F.softmax(head(state[0]), dim=1), (0, self.max_choices - self.nvec[t]))
         return self._tables(th.stack(hidden)).transpose(0, 1)
+
+    def _zero_state(self, batch_size: int) -> tuple[th.Tensor, th.Tensor]:
+        """The LSTM's first ``(h, c)``: zeros, as ``nn.LSTMCell`` starts without a state."""
+        zeros = th.zeros(batch_size, self.hidden_size, dtype=self.start.dtype, device=self.start.device)
+        return zeros, zeros
+
+    def _step(self, x: th.Tensor, state: tuple[th.Tensor, th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
+        """One LSTM step on a 2-D batch: the kernel ``nn.LSTMCell`` calls, called directly
+        (same result, without the module call's hooks and input checks)."""
+        lstm = self.lstm
+        return th.lstm_cell(x, state, lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh)
 
     def _tables(self, hidden: th.Tensor) -> th.Tensor:
         """Token ``t``'s padded log-softmax from hidden states ``(T, batch, hidden)``, all heads at once."""

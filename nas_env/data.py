@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torchvision
 
 from .identity import dataset_fingerprint
 from .paths import ENV_VAR, default_data_root, user_cache_dir  # noqa: F401
 
-DATASETS = {"mnist": torchvision.datasets.MNIST, "fashion_mnist": torchvision.datasets.FashionMNIST}
+DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+"""Each dataset's name and its torchvision class (imported when data is loaded: importing
+torchvision takes seconds, which a search over a reward table does not need)."""
 SPLIT_SEED = 0
 VALIDATION_FRACTION = 0.1
 
@@ -82,7 +83,9 @@ class DataSplits:
 
 
 def _load_raw(dataset: str, root: Path, train: bool, download: bool):
-    cls = DATASETS[dataset]
+    import torchvision
+
+    cls = getattr(torchvision.datasets, DATASETS[dataset])
     folder = root / cls.__name__ / "raw"
     if not download and not folder.is_dir():
         # torchvision would create the folders first; a root the user named may be read-only.

@@ -153,3 +153,31 @@ def test_a_search_that_fails_before_its_first_iteration_leaves_no_run_folder(
     with pytest.raises(RuntimeError, match="the first training run failed"):
         script.run_one(args, 0, run_dir, progress=False)
     assert not run_dir.exists()
+
+
+def test_finished_iterations_are_on_disk_while_the_search_runs(tmp_path):
+    """A search killed mid-run keeps every finished iteration: each row reaches the file when
+    its iteration ends, not when the search does."""
+    import gymnasium as gym
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+
+    import nas_env  # noqa: F401
+    from agents.callbacks import SearchProgressCallback
+    from agents.ppo_search import make_ppo
+
+    csv_path = tmp_path / "iterations.csv"
+    rows_seen = []
+
+    class ReadFileAtRolloutStart(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            rows_seen.append(len(pd.read_csv(csv_path)))
+
+        def _on_step(self) -> bool:
+            return True
+
+    model = make_ppo(gym.make("NASCell-small-v0", table_path=str(FIXTURE)), seed=0)
+    progress = SearchProgressCallback(csv_path, progress=False, total_iterations=3)
+    model.learn(3 * 20, callback=CallbackList([progress, ReadFileAtRolloutStart()]))
+    assert rows_seen == [0, 1, 2]
+    assert pd.read_csv(csv_path)["iteration"].tolist() == [1, 2, 3]
+    assert progress._csv_file is None  # closed when the search ended
