@@ -25,13 +25,16 @@ bench() {  # bench NAME ARGS...: one candidate
 }
 
 if [ "${1:-all}" = scores ] || [ "${1:-all}" = all ]; then
-    for score in synflow naswot jacob_cov snip grad_norm zico params macs; do
+    for score in synflow naswot jacob_cov snip grad_norm zico meco params macs; do
         bench "$score" --score "$score" --large "$large" --threads 1,2
     done
     # The vote's members are the best three single scores on MNIST, so its Fashion-MNIST
     # figures are the held-out ones; Abdelfattah et al.'s published vote is chosen on neither.
     bench vote_mnist_top3 --score synflow+naswot+jacob_cov --large "$large" --threads 1,2
     bench vote_abdelfattah --score synflow+jacob_cov+snip --large "$large" --threads 1,2
+    # MeCo, added later, in the MNIST top three's votes: neither beat vote_mnist_top3 on MNIST.
+    bench vote_synflow_naswot_meco --score synflow+naswot+meco --large "$large" --threads 1,2
+    bench vote_synflow_naswot_jacob_cov_meco --score synflow+naswot+jacob_cov+meco --large "$large" --threads 1,2
     for fit in mnist fashion_mnist; do
         bench "model_fit_$fit" --score model:synflow+naswot+jacob_cov+zico+params --fit-on "$fit" \
             --large "$large" --threads 1,2

@@ -53,6 +53,27 @@ def test_scores_are_cached_and_shared_by_protocols_with_the_same_scoring(
     assert len(EvaluationCache(cache)) == 1 + TINY.reference_cells  # nothing scored again
 
 
+def test_rows_scored_by_a_version_with_other_scores_are_not_served(
+        synthetic_data_root, tmp_path, monkeypatch):
+    # A row holds every score the version that wrote it knew; a protocol that averages a score
+    # added since must not be served a row without it.
+    import nas_env.zero_cost as zero_cost
+
+    cache = tmp_path / "c.sqlite"
+    older = {k: v for k, v in zero_cost.SCORES.items() if k != "meco"}
+    monkeypatch.setattr(zero_cost, "SCORES", older)
+    old_row = ScoreEvaluator("large", "mnist", TINY, data_root=synthetic_data_root,
+                             cache=cache).raw_scores(CELL)
+    assert "meco" not in old_row["proxy_scores"]
+    monkeypatch.undo()
+    with_meco = ScoreProtocol("tiny-meco", ("meco",), inits=1, batch_size=16, filters=(4, 8),
+                              fc_units=16, reference_cells=6)
+    now = ScoreEvaluator("large", "mnist", with_meco, data_root=synthetic_data_root, cache=cache)
+    row = now.raw_scores(CELL)
+    assert row["source"] == "training" and "meco" in row["proxy_scores"]
+    assert len(EvaluationCache(cache)) == 2  # both rows kept, each under its own identity
+
+
 def test_the_large_env_searches_on_a_training_free_protocol(synthetic_data_root, tmp_path):
     env = gym.make("NASCell-large-v0", blocks=2, protocol=TINY, data_root=synthetic_data_root,
                    cache_path=tmp_path / "c.sqlite", threads=1)

@@ -11,6 +11,7 @@ from nas_env.zero_cost import (
     SCORES,
     init_seed,
     jacob_cov,
+    meco,
     naswot,
     score_cell,
     synflow,
@@ -70,7 +71,7 @@ def test_score_cell_is_the_mean_of_the_public_functions(data):
         values = []
         for init in range(2):
             net = tiny_net(LARGE, init_seed(3, init))
-            values.append(fn(net, x, y) if name == "synflow" else fn(net, x, y, splits=2))
+            values.append(fn(net, x, y) if name in ("synflow", "meco") else fn(net, x, y, splits=2))
         assert scores[name] == pytest.approx(sum(values) / 2, rel=1e-9, abs=1e-9), name
 
 
@@ -132,3 +133,28 @@ def test_naswot_and_jacob_cov_punish_a_batch_that_cannot_tell_images_apart(data)
     same = x[:1].expand(8, -1, -1, -1)
     assert naswot(net, same) == -math.inf < naswot(net, x)
     assert jacob_cov(net, same) < jacob_cov(net, x)
+
+
+def test_meco_sums_the_smallest_eigenvalue_of_each_feature_maps_channel_correlation():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 3, 3)
+    net = torch.nn.Sequential(conv)  # two modules whose output is a feature map: both count
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        channels = conv(x[:1])[0].double().reshape(3, -1)
+    expected = 2 * float(torch.linalg.eigvalsh(torch.corrcoef(channels))[0])
+    assert meco(net, x) == pytest.approx(expected, rel=1e-6)
+    assert meco(net, x) == meco(net, x[:1])  # one image: the rest of the batch is unused
+
+
+def test_meco_scores_a_copied_channel_at_zero():
+    # A channel that repeats another makes the correlation matrix singular.
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 2, 3)
+    with torch.no_grad():
+        conv.weight[1] = conv.weight[0]
+        conv.bias[1] = conv.bias[0]
+    x = torch.randn(1, 1, 8, 8)
+    assert meco(conv, x) == pytest.approx(0.0, abs=1e-9)
+    distinct = torch.nn.Conv2d(1, 2, 3)
+    assert meco(distinct, x) > 1e-3

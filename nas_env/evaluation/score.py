@@ -157,11 +157,15 @@ class ScoreEvaluator(Evaluator):
 
         if self._data_record is None:
             self._data_record = known_data_record(self.dataset, self.data_root, lambda: self.data)
+        from ..zero_cost import SCORES
+
         proto = self._protocol
+        # A row holds every score of SCORES as it was when the row was computed: a row from a
+        # version with other scores is another run.
         return run_identity(space=self.space, arch_key=cell.key, dataset=self.dataset,
                             data=self._data_record, split_sizes=[proto.batch_size, 0, 0],
-                            protocol=proto.scoring(), seed=proto.seed, precision="fp32",
-                            device_type="cpu")
+                            protocol={**proto.scoring(), "scores": list(SCORES)},
+                            seed=proto.seed, precision="fp32", device_type="cpu")
 
     def raw_scores(self, cell: SmallCell | LargeCell) -> EvalResult:
         """Every zero-cost score of ``cell`` (cached, else computed and stored), with

@@ -26,8 +26,9 @@ initialisations. The same seed gives the same floats.
 
 The scores of one network and batch are also public, one function per score (:data:`SCORES`
 names them): :func:`synflow`, :func:`snip`, :func:`grad_norm`, :func:`naswot`,
-:func:`jacob_cov` and :func:`zico`, each ``score(net, x, y) -> float``; :func:`param_count` and
-:func:`macs` count the paper-size network of a cell instead.
+:func:`jacob_cov`, :func:`zico` and :func:`meco` (which reads only the batch's first image), each
+``score(net, x, y) -> float``; :func:`param_count` and :func:`macs` count the paper-size
+network of a cell instead.
 
 Conventions shared by the scores
 --------------------------------
@@ -53,14 +54,14 @@ Where things are
 |---|---|
 | `nas_env.zero_cost.probe` | the scoring copy, its logits, one shared pass (`run_probe`) |
 | `nas_env.zero_cost.gradients` | from weight gradients: `synflow`, `snip`, `grad_norm`, `zico` |
-| `nas_env.zero_cost.activations` | scores from how images differ: `naswot`, `jacob_cov` |
+| `nas_env.zero_cost.activations` | scores from activations: `naswot`, `jacob_cov`, `meco` |
 | `nas_env.zero_cost.size` | size baselines of a cell: `param_count`, `macs` |
 | `nas_env.zero_cost.scoring` | `SCORES` by name, `score_cell`, `init_seed` |
 
 This package's top level re-exports the public scores, :func:`score_cell` and the registries.
 """
 
-from .activations import JACOB_COV_EPSILON, jacob_cov, naswot
+from .activations import JACOB_COV_EPSILON, jacob_cov, meco, naswot
 from .gradients import grad_norm, snip, synflow, zico
 from .scoring import CELL_SCORES, NET_SCORES, SCORES, init_seed, score_cell
 from .size import macs, param_count
@@ -73,6 +74,7 @@ __all__ = [
     "init_seed",
     "jacob_cov",
     "macs",
+    "meco",
     "naswot",
     "param_count",
     "score_cell",

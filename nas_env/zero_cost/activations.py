@@ -1,4 +1,5 @@
-"""Scores from how the untrained network tells images apart: NASWOT and Jacobian covariance.
+"""Scores from the untrained network's activations: how it tells images apart (NASWOT, Jacobian
+covariance) and how redundant the channels of its feature maps are (MeCo).
 
 Each ``score(net, x, y) -> float`` works on a scoring copy (:mod:`nas_env.zero_cost.probe`);
 higher means predicted better, and ``y`` is unused. The ``*_from_probe`` forms compute a score
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .probe import Probe, run_probe
+from .probe import Probe, fast_layout, run_probe, scoring_copy
 
 JACOB_COV_EPSILON = 1e-5
 """The ``k`` that keeps ``log`` and ``1 / eigenvalue`` finite in :func:`jacob_cov` (Mellor et
@@ -72,3 +73,38 @@ def jacob_cov(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     scores ``-inf``. ``y`` is unused.
     """
     return jacob_cov_from_probe(run_probe(net, x, y, splits, {"jacobian"}))
+
+
+def meco(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> float:
+    """MeCo: how far from redundant the channels of every feature map are, for one image.
+
+    Jiang, Wang and Bie, "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum
+    Eigenvalue of Correlation", NeurIPS 2023.
+
+    One forward pass of the first image of ``x`` through a scoring copy. For every module whose
+    output is a feature map ``(1, C, H, W)`` (containers included, as in the reference code,
+    which hooks every module), the ``C x C`` Pearson correlation matrix of its channels (each
+    channel's ``H * W`` values a variable) is formed, entries that are NaN or infinite (a
+    constant channel) set to 0, and its smallest eigenvalue taken; the score is their sum, in
+    float64. A larger smallest eigenvalue means no channel is close to a combination of the
+    others. Outputs that are not feature maps (the classifier's) add nothing. ``y`` is unused.
+    """
+    net, x = fast_layout(scoring_copy(net), x[:1])
+    smallest: list[float] = []
+
+    def hook(module: nn.Module, inputs, out) -> None:
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[1] < 2:
+            return
+        channels = out[0].detach().double().reshape(out.shape[1], -1)
+        corr = torch.corrcoef(channels)
+        corr = torch.where(torch.isfinite(corr), corr, torch.zeros_like(corr))
+        smallest.append(float(torch.linalg.eigvalsh(corr)[0]))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return float(sum(smallest))

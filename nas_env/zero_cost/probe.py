@@ -38,7 +38,7 @@ def conv_linear_weights(net: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
-def _fast_layout(net: nn.Module, x: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+def fast_layout(net: nn.Module, x: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
     # oneDNN's convolutions run about 1.6x faster forward and backward in channels-last memory
     # on one CPU thread; the values are the same up to rounding.
     if x.dim() != 4:
@@ -80,7 +80,7 @@ def run_probe(net: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: int,
     any of ``"gradients"``, ``"codes"`` and ``"jacobian"``."""
     if isinstance(splits, bool) or not isinstance(splits, int) or not 1 <= splits <= len(x):
         raise ValueError(f"splits={splits!r}; allowed: integers 1 to the batch size {len(x)}")
-    net, x = _fast_layout(scoring_copy(net), x)
+    net, x = fast_layout(scoring_copy(net), x)
     weights = conv_linear_weights(net)
     relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
     if "codes" in needs and not relus:

@@ -15,7 +15,7 @@ import torch
 
 from ..child_net import ChildNet
 from ..spaces import LargeCell, SmallCell
-from .activations import jacob_cov, jacob_cov_from_probe, naswot, naswot_from_probe
+from .activations import jacob_cov, jacob_cov_from_probe, meco, naswot, naswot_from_probe
 from .gradients import (grad_norm, grad_norm_from_probe, snip, snip_from_probe, synflow, zico,
                         zico_from_probe)
 from .probe import Probe, run_probe
@@ -32,6 +32,7 @@ NET_SCORES: dict[str, Callable[..., float]] = {
     "naswot": naswot,
     "jacob_cov": jacob_cov,
     "zico": zico,
+    "meco": meco,
 }
 """Scores of a network on a batch: ``score(net, x, y) -> float``."""
 
