@@ -9,7 +9,9 @@ Settings (:data:`SETTINGS`): the critic study's (``constant``, its ``today``: a 
 bonus of 0.1; ``no_critic``, ``critic_only``, ``no_value_loss``, see
 ``experiments/critic_study.py``) and entropy schedules, named ``ent-START-END-N`` (``ent_coef``
 falls linearly from START to END over the first N updates,
-:class:`agents.entropy_schedule.EntropySchedule`); any such name is accepted.
+:class:`agents.entropy_schedule.EntropySchedule`); any such name is accepted. A name followed by
+``+floor`` (e.g. ``ent-0.2-0-20+floor``) also trains r_param on the penalty replaced by a floor
+(:data:`FLOOR_SUFFIX`).
 
     python experiments/ppo_study.py --settings constant ent-0.1-0-20 --seeds 100-119 \\
         --iterations 200 --dataset mnist --out-dir runs/entropy_study
@@ -38,6 +40,7 @@ import nas_env  # noqa: F401  (registers the env ids)
 from agents.callbacks import SearchProgressCallback
 from agents.entropy_schedule import EntropySchedule
 from agents.ppo_search import PPO_DEFAULTS, make_ppo
+from agents.reward_transforms import PenaltyToFloor
 from nas_env.cli import parse_int_list
 from nas_env.spaces import SmallCell, parse_architecture
 from nas_env.table_builder import atomic_write_text
@@ -53,8 +56,17 @@ SETTINGS = {
 critic study's ``today``: the defaults of the time, a constant entropy bonus of 0.1."""
 
 
+FLOOR_SUFFIX = "+floor"
+"""A setting's name with this suffix trains on r_param with the penalty replaced by a floor
+below the worst feasible cell (:class:`agents.reward_transforms.PenaltyToFloor`, what
+``nas-env train --reward-transform penalty-to-floor`` does); runs are judged on the raw reward."""
+
+
 def parse_setting(name: str) -> dict:
-    """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for."""
+    """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for, plus
+    ``reward_transform`` for a name ending in :data:`FLOOR_SUFFIX`."""
+    if name.endswith(FLOOR_SUFFIX):
+        return {**parse_setting(name[:-len(FLOOR_SUFFIX)]), "reward_transform": "penalty-to-floor"}
     if name in SETTINGS:
         return SETTINGS[name]
     parts = name.split("-")
@@ -67,7 +79,8 @@ def parse_setting(name: str) -> dict:
         else:
             return {"ent_coef": start, "ent_coef_final": end, "ent_decay_iterations": iterations}
     raise argparse.ArgumentTypeError(
-        f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N (N >= 1)")
+        f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N (N >= 1), "
+        f"either followed by {FLOOR_SUFFIX!r}")
 
 
 def run_one(job: tuple) -> dict:
@@ -78,7 +91,10 @@ def run_one(job: tuple) -> dict:
     env = gym.make("NASCell-small-v0", reward=reward, **env_kwargs)
     base = env.unwrapped
     optimum = base.table.optimum(base.reward_fn)
-    model = make_ppo(env, seed, **parse_setting(setting))
+    settings = dict(parse_setting(setting))
+    if settings.pop("reward_transform", None) == "penalty-to-floor":
+        env = PenaltyToFloor(env)
+    model = make_ppo(env, seed, **settings)
     with tempfile.TemporaryDirectory() as tmp:
         progress = SearchProgressCallback(Path(tmp) / "it.csv", optimum,
                                           parse_architecture(optimum.arch).to_action(),

@@ -1,0 +1,48 @@
+"""The PPO settings study: what a setting's name stands for, and one run of a setting."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("ppo_study_script",
+                                                  ROOT / "experiments" / "ppo_study.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_floor_setting_is_its_schedule_plus_the_penalty_floor(study):
+    assert study.parse_setting("ent-0.2-0-20+floor") == {
+        "ent_coef": 0.2, "ent_coef_final": 0.0, "ent_decay_iterations": 20,
+        "reward_transform": "penalty-to-floor"}
+    assert study.parse_setting("constant+floor")["ent_decay_iterations"] == 0
+    with pytest.raises(argparse.ArgumentTypeError, match=r"\+floor"):
+        study.parse_setting("ent-0.2-0+floor")
+
+
+def test_a_floor_run_trains_on_the_floor_and_is_judged_on_the_raw_reward(study, monkeypatch):
+    import agents.reward_transforms as transforms
+
+    floors = []
+    original = transforms.PenaltyToFloor.reward
+
+    def spy(self, reward):
+        floors.append(self.floor)
+        return original(self, reward)
+
+    monkeypatch.setattr(transforms.PenaltyToFloor, "reward", spy)
+    row = study.run_one(("ent-0.2-0-20+floor", "param", 0, 3, {"table_path": str(FIXTURE)}))
+    assert len(floors) == 3 * 20 and len(set(floors)) == 1  # every sample went through the floor
+    assert row["setting"] == "ent-0.2-0-20+floor" and row["greedy_regret"] >= 0
