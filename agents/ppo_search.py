@@ -71,6 +71,7 @@ def make_ppo(
     feed: str = "sample",
     lstm_hidden_size: int = 100,
     device: str = "cpu",
+    fused_adam: bool = True,
     **overrides: Any,
 ) -> SearchPPO:
     """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` and :data:`ENTROPY_DECAY_DEFAULTS`
@@ -79,6 +80,10 @@ def make_ppo(
 
     :param policy: ``"autoregressive"`` (:class:`AutoregressiveLSTMPolicy`) or ``"mlp"``
         (SB3's stock ``MlpPolicy``, whose action dimensions are independent).
+    :param fused_adam: the autoregressive policy's Adam runs as torch's fused kernel (one call
+        for all parameters) instead of SB3's default, one tensor at a time: the same algorithm
+        and settings (SB3's ``eps=1e-5``), different rounding (``docs/tuning.md`` compares the
+        two). ``MlpPolicy`` always keeps SB3's optimizer.
     """
     if policy not in ("autoregressive", "mlp"):
         raise ValueError(f"policy={policy!r}; allowed: 'autoregressive', 'mlp'")
@@ -92,8 +97,10 @@ def make_ppo(
     decay, final = settings.pop("ent_decay_iterations"), settings.pop("ent_coef_final")
     schedule = EntropySchedule(settings["ent_coef"], final, decay) if decay else None
     if policy == "autoregressive":
+        policy_kwargs: dict[str, Any] = dict(feed=feed, lstm_hidden_size=lstm_hidden_size)
+        if fused_adam:
+            policy_kwargs["optimizer_kwargs"] = dict(eps=1e-5, fused=True)  # SB3's eps for Adam
         return SearchPPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,
-                         policy_kwargs=dict(feed=feed, lstm_hidden_size=lstm_hidden_size),
-                         ent_schedule=schedule, **settings)
+                         policy_kwargs=policy_kwargs, ent_schedule=schedule, **settings)
     return SearchPPO("MlpPolicy", venv, seed=seed, device=device, ent_schedule=schedule,
                      **settings)

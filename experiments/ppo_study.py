@@ -11,7 +11,8 @@ bonus of 0.1; ``no_critic``, ``critic_only``, ``no_value_loss``, see
 falls linearly from START to END over the first N updates,
 :class:`agents.entropy_schedule.EntropySchedule`); any such name is accepted. A name followed by
 ``+floor`` (e.g. ``ent-0.2-0-20+floor``) also trains r_param on the penalty replaced by a floor
-(:data:`FLOOR_SUFFIX`).
+(:data:`FLOOR_SUFFIX`), and one with ``+fused`` runs the policy's Adam as torch's fused kernel
+(:data:`FUSED_SUFFIX`).
 
     python experiments/ppo_study.py --settings constant ent-0.1-0-20 --seeds 100-119 \\
         --iterations 200 --dataset mnist --out-dir runs/entropy_study
@@ -62,13 +63,21 @@ below the worst feasible cell (:class:`agents.reward_transforms.PenaltyToFloor`,
 ``nas-env train --reward-transform penalty-to-floor`` does); runs are judged on the raw reward."""
 
 
+FUSED_SUFFIX = "+fused"
+"""A setting's name with this suffix runs the policy's Adam as torch's fused kernel
+(``make_ppo(fused_adam=True)``); without it, every setting pins the one-tensor-at-a-time Adam
+its stored runs were made with."""
+
+
 def parse_setting(name: str) -> dict:
-    """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for, plus
-    ``reward_transform`` for a name ending in :data:`FLOOR_SUFFIX`."""
-    if name.endswith(FLOOR_SUFFIX):
-        return {**parse_setting(name[:-len(FLOOR_SUFFIX)]), "reward_transform": "penalty-to-floor"}
+    """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for (always with
+    ``fused_adam``), plus ``reward_transform`` for a name ending in :data:`FLOOR_SUFFIX`."""
+    for suffix, extra in ((FLOOR_SUFFIX, {"reward_transform": "penalty-to-floor"}),
+                          (FUSED_SUFFIX, {"fused_adam": True})):
+        if name.endswith(suffix):
+            return {**parse_setting(name[:-len(suffix)]), **extra}
     if name in SETTINGS:
-        return SETTINGS[name]
+        return {**SETTINGS[name], "fused_adam": False}
     parts = name.split("-")
     if len(parts) == 4 and parts[0] == "ent":
         try:
@@ -77,10 +86,11 @@ def parse_setting(name: str) -> dict:
         except ValueError:
             pass
         else:
-            return {"ent_coef": start, "ent_coef_final": end, "ent_decay_iterations": iterations}
+            return {"ent_coef": start, "ent_coef_final": end, "ent_decay_iterations": iterations,
+                    "fused_adam": False}
     raise argparse.ArgumentTypeError(
         f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N (N >= 1), "
-        f"either followed by {FLOOR_SUFFIX!r}")
+        f"either followed by {FUSED_SUFFIX!r} and/or {FLOOR_SUFFIX!r}")
 
 
 def run_one(job: tuple) -> dict:

@@ -241,3 +241,23 @@ def test_unsupported_action_spaces_raise(action_space):
 def test_conflicting_options_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AutoregressiveLSTMPolicy(spaces.Box(0, 1, (1,)), spaces.MultiDiscrete(A_SMALL), lambda _: 1e-3, **kwargs)
+
+
+def test_fused_adam_is_the_same_algorithm_up_to_rounding():
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    import nas_env  # noqa: F401
+    from agents.ppo_search import make_ppo
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "small_fixture.csv"
+    params = {}
+    for fused in (False, True):
+        model = make_ppo(gym.make("NASCell-small-v0", table_path=str(fixture)), seed=0,
+                         fused_adam=fused)
+        assert model.policy.optimizer.defaults["fused"] is (True if fused else None)
+        assert model.policy.optimizer.defaults["eps"] == 1e-5
+        model.learn(3 * 20)
+        params[fused] = th.cat([p.detach().flatten() for p in model.policy.parameters()])
+    assert th.allclose(params[False], params[True], atol=1e-5)

@@ -111,7 +111,8 @@ def ppo_setting_names() -> list[str]:
     """The keywords ``--ppo-settings`` may set: :func:`agents.ppo_search.make_ppo`'s."""
     from agents.ppo_search import ENTROPY_DECAY_DEFAULTS, PPO_DEFAULTS
 
-    return sorted({*PPO_DEFAULTS, *ENTROPY_DECAY_DEFAULTS, "policy", "feed", "lstm_hidden_size"})
+    return sorted({*PPO_DEFAULTS, *ENTROPY_DECAY_DEFAULTS, "policy", "feed", "lstm_hidden_size",
+                   "fused_adam"})
 
 
 def trains_nothing(protocol) -> bool:
