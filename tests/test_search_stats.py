@@ -75,6 +75,7 @@ def run_ppo(tmp_path, *args) -> dict:
 def test_the_summary_is_standard_json_and_judges_by_cell(tmp_path):
     summary = run_ppo(tmp_path)
     assert summary["hyperparameters"]["max_grad_norm"] == "inf"
+    assert summary["hyperparameters"]["fused_adam"] is True  # what the run's optimizer was
     table = RewardTable(FIXTURE)
     assert summary["optimum_arch"] == table.optimum("val").arch
     assert summary["near_optimum_archs"] == list(table.optimum("val").near)

@@ -217,7 +217,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
     writer = next(f.writer for f in model.logger.output_formats
                   if isinstance(f, TensorBoardOutputFormat))
     table = {**vars(args), **DEFAULTS, **hyper, "seed": seed,
-             "policy_class": type(model.policy).__name__}
+             "policy_class": type(model.policy).__name__,
+             "fused_adam": bool(model.policy.optimizer.defaults.get("fused"))}
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in table.items()))
 
