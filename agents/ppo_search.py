@@ -47,14 +47,30 @@ class SearchPPO(PPO):
     so far are saved with the model, so a loaded model continues where it stopped.
 
     :param ent_schedule: the schedule, or ``None``.
+    :param flush_denormal: ``learn`` runs with the CPU treating denormal floats as zero
+        (``torch.set_flush_denormal``) and switches that off again when it returns. Once the
+        controller has settled, the probabilities of the cells it no longer samples underflow
+        into the denormal range, where CPU arithmetic is many times slower.
     :param args, kwargs: :class:`~stable_baselines3.PPO`'s.
     """
 
     def __init__(self, *args: Any, ent_schedule: EntropySchedule | None = None,
-                 **kwargs: Any) -> None:
+                 flush_denormal: bool = False, **kwargs: Any) -> None:
         self.ent_schedule = ent_schedule
+        self.flush_denormal = flush_denormal
         self.updates_done = 0
         super().__init__(*args, **kwargs)
+
+    def learn(self, *args: Any, **kwargs: Any):
+        if not self.flush_denormal:
+            return super().learn(*args, **kwargs)
+        import torch
+
+        torch.set_flush_denormal(True)
+        try:
+            return super().learn(*args, **kwargs)
+        finally:
+            torch.set_flush_denormal(False)  # torch's default; it offers no way to read the mode
 
     def train(self) -> None:
         self.updates_done += 1
@@ -72,6 +88,7 @@ def make_ppo(
     lstm_hidden_size: int = 100,
     device: str = "cpu",
     fused_adam: bool = True,
+    flush_denormal: bool = True,
     **overrides: Any,
 ) -> SearchPPO:
     """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` and :data:`ENTROPY_DECAY_DEFAULTS`
@@ -84,6 +101,7 @@ def make_ppo(
         for all parameters) instead of SB3's default, one tensor at a time: the same algorithm
         and settings (SB3's ``eps=1e-5``), different rounding (``docs/tuning.md`` compares the
         two). ``MlpPolicy`` always keeps SB3's optimizer.
+    :param flush_denormal: ``learn`` treats denormal floats as zero (see :class:`SearchPPO`).
     """
     if policy not in ("autoregressive", "mlp"):
         raise ValueError(f"policy={policy!r}; allowed: 'autoregressive', 'mlp'")
@@ -101,6 +119,7 @@ def make_ppo(
         if fused_adam:
             policy_kwargs["optimizer_kwargs"] = dict(eps=1e-5, fused=True)  # SB3's eps for Adam
         return SearchPPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,
-                         policy_kwargs=policy_kwargs, ent_schedule=schedule, **settings)
+                         policy_kwargs=policy_kwargs, ent_schedule=schedule,
+                         flush_denormal=flush_denormal, **settings)
     return SearchPPO("MlpPolicy", venv, seed=seed, device=device, ent_schedule=schedule,
                      **settings)

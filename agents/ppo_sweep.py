@@ -24,9 +24,10 @@ SCALE = round(math.log(120 ** 2 * 8 ** 10) / math.log(8 ** 2), 1)
 FIRST_ROUND: dict[str, Any] = dict(
     n_steps=20, batch_size=20, learning_rate=1e-2, n_epochs=10, clip_range=0.2, ent_coef=0.1,
     vf_coef=0.5, max_grad_norm=float("inf"), gamma=1.0, gae_lambda=1.0, target_kl=0.05,
-    normalize_advantage=True, ent_decay_iterations=0, ent_coef_final=0.0, fused_adam=False)
+    normalize_advantage=True, ent_decay_iterations=0, ent_coef_final=0.0, fused_adam=False,
+    flush_denormal=False)
 """The settings experiment 3's first round searched with (the defaults of the time: a constant
-entropy bonus of 0.1, SB3's one-tensor-at-a-time Adam), in full, so its searches replay from the
+entropy bonus of 0.1, SB3's one-tensor-at-a-time Adam, denormal floats kept), in full, so its searches replay from the
 cache whatever the defaults."""
 
 _scaled = {"ent_coef": round(PPO_DEFAULTS["ent_coef"] / SCALE, 4),
@@ -52,5 +53,5 @@ def ppo_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     and :data:`~agents.ppo_search.PPO_DEFAULTS` and the entropy schedule's defaults, updated by
     ``overrides``."""
     keywords = {name: p.default for name, p in inspect.signature(make_ppo).parameters.items()
-                if name in ("policy", "feed", "lstm_hidden_size", "fused_adam")}
+                if name in ("policy", "feed", "lstm_hidden_size", "fused_adam", "flush_denormal")}
     return {**keywords, **PPO_DEFAULTS, **ENTROPY_DECAY_DEFAULTS, **(overrides or {})}

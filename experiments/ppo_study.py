@@ -69,15 +69,22 @@ FUSED_SUFFIX = "+fused"
 its stored runs were made with."""
 
 
+FTZ_SUFFIX = "+ftz"
+"""A setting's name with this suffix runs ``learn`` with denormal floats flushed to zero
+(``make_ppo(flush_denormal=True)``); without it, every setting pins the mode its stored runs
+were made with (off)."""
+
+
 def parse_setting(name: str) -> dict:
     """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for (always with
     ``fused_adam``), plus ``reward_transform`` for a name ending in :data:`FLOOR_SUFFIX`."""
     for suffix, extra in ((FLOOR_SUFFIX, {"reward_transform": "penalty-to-floor"}),
-                          (FUSED_SUFFIX, {"fused_adam": True})):
+                          (FUSED_SUFFIX, {"fused_adam": True}),
+                          (FTZ_SUFFIX, {"flush_denormal": True})):
         if name.endswith(suffix):
             return {**parse_setting(name[:-len(suffix)]), **extra}
     if name in SETTINGS:
-        return {**SETTINGS[name], "fused_adam": False}
+        return {**SETTINGS[name], "fused_adam": False, "flush_denormal": False}
     parts = name.split("-")
     if len(parts) == 4 and parts[0] == "ent":
         try:
@@ -87,10 +94,10 @@ def parse_setting(name: str) -> dict:
             pass
         else:
             return {"ent_coef": start, "ent_coef_final": end, "ent_decay_iterations": iterations,
-                    "fused_adam": False}
+                    "fused_adam": False, "flush_denormal": False}
     raise argparse.ArgumentTypeError(
         f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N (N >= 1), "
-        f"either followed by {FUSED_SUFFIX!r} and/or {FLOOR_SUFFIX!r}")
+        f"either followed by any of {FUSED_SUFFIX!r}, {FTZ_SUFFIX!r} and {FLOOR_SUFFIX!r}")
 
 
 def run_one(job: tuple) -> dict:

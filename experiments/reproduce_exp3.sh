@@ -28,7 +28,7 @@ fast_cache=reward_tables/evaluations/large_mnist_fast.sqlite
 first_round_ppo='{"n_steps": 20, "batch_size": 20, "learning_rate": 0.01, "n_epochs": 10,
   "clip_range": 0.2, "ent_coef": 0.1, "vf_coef": 0.5, "max_grad_norm": Infinity, "gamma": 1.0,
   "gae_lambda": 1.0, "target_kl": 0.05, "normalize_advantage": true, "ent_decay_iterations": 0,
-  "ent_coef_final": 0.0, "fused_adam": false}'
+  "ent_coef_final": 0.0, "fused_adam": false, "flush_denormal": false}'
 for method in ppo random evolution; do
     echo "== search: $method"
     settings=()

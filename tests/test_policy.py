@@ -261,3 +261,30 @@ def test_fused_adam_is_the_same_algorithm_up_to_rounding():
         model.learn(3 * 20)
         params[fused] = th.cat([p.detach().flatten() for p in model.policy.parameters()])
     assert th.allclose(params[False], params[True], atol=1e-5)
+
+
+def test_learn_flushes_denormals_only_while_it_runs():
+    from pathlib import Path
+
+    import gymnasium as gym
+
+    import nas_env  # noqa: F401
+    from agents.ppo_search import make_ppo
+
+    if not th.set_flush_denormal(False):  # returns whether this CPU can flush at all
+        pytest.skip("this CPU cannot flush denormals")
+    fixture = Path(__file__).resolve().parent / "fixtures" / "small_fixture.csv"
+    tiny = th.tensor([1e-40])  # a denormal float32
+    seen = []
+    model = make_ppo(gym.make("NASCell-small-v0", table_path=str(fixture)), seed=0)
+    assert model.flush_denormal is True
+    original = model.train
+
+    def train():
+        seen.append(float(tiny * 1.0))  # 0 while denormals are flushed
+        original()
+
+    model.train = train
+    model.learn(2 * 20)
+    assert seen and all(v == 0.0 for v in seen)
+    assert float(tiny * 1.0) > 0.0  # the process's mode is back to torch's default

@@ -26,7 +26,8 @@ def study():
 def test_a_floor_setting_is_its_schedule_plus_the_penalty_floor(study):
     assert study.parse_setting("ent-0.2-0-20+floor") == {
         "ent_coef": 0.2, "ent_coef_final": 0.0, "ent_decay_iterations": 20,
-        "reward_transform": "penalty-to-floor", "fused_adam": False}
+        "reward_transform": "penalty-to-floor", "fused_adam": False,
+        "flush_denormal": False}
     assert study.parse_setting("constant+floor")["ent_decay_iterations"] == 0
     # A stored setting's name keeps meaning what its runs were made with.
     assert study.parse_setting("ent-0.2-0-20")["fused_adam"] is False

@@ -112,7 +112,7 @@ def ppo_setting_names() -> list[str]:
     from agents.ppo_search import ENTROPY_DECAY_DEFAULTS, PPO_DEFAULTS
 
     return sorted({*PPO_DEFAULTS, *ENTROPY_DECAY_DEFAULTS, "policy", "feed", "lstm_hidden_size",
-                   "fused_adam"})
+                   "fused_adam", "flush_denormal"})
 
 
 def trains_nothing(protocol) -> bool:

@@ -218,7 +218,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
                   if isinstance(f, TensorBoardOutputFormat))
     table = {**vars(args), **DEFAULTS, **hyper, "seed": seed,
              "policy_class": type(model.policy).__name__,
-             "fused_adam": bool(model.policy.optimizer.defaults.get("fused"))}
+             "fused_adam": bool(model.policy.optimizer.defaults.get("fused")),
+             "flush_denormal": getattr(model, "flush_denormal", False)}
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in table.items()))
 
