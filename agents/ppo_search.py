@@ -50,7 +50,7 @@ class SearchPPO(PPO):
     :param flush_denormal: ``learn`` runs with the CPU treating denormal floats as zero
         (``torch.set_flush_denormal``) and switches that off again when it returns. Once the
         controller has settled, the probabilities of the cells it no longer samples underflow
-        into the denormal range, where CPU arithmetic is many times slower.
+        into the denormal range, which CPUs compute with slowly (``docs/tuning.md``).
     :param args, kwargs: :class:`~stable_baselines3.PPO`'s.
     """
 

@@ -28,8 +28,8 @@ from .identity import dataset_fingerprint
 from .paths import ENV_VAR, default_data_root, user_cache_dir  # noqa: F401
 
 DATASETS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
-"""Each dataset's name and its torchvision class (imported when data is loaded: importing
-torchvision takes seconds, which a search over a reward table does not need)."""
+"""Each dataset's name and its torchvision class, imported when data is loaded, so that a search
+over a reward table does not import torchvision."""
 SPLIT_SEED = 0
 VALIDATION_FRACTION = 0.1
 

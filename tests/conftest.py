@@ -77,3 +77,21 @@ def terminal_sigint():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script(name)``: ``experiments/NAME.py`` loaded as a module (registered in
+    ``sys.modules``, where dataclasses look their module up)."""
+    import importlib.util
+    import sys
+
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_script", experiments / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+    return load

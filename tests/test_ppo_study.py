@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,13 +12,8 @@ FIXTURE = ROOT / "tests" / "fixtures" / "small_fixture.csv"
 
 
 @pytest.fixture(scope="module")
-def study():
-    spec = importlib.util.spec_from_file_location("ppo_study_script",
-                                                  ROOT / "experiments" / "ppo_study.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def study(load_script):
+    return load_script("ppo_study")
 
 
 def test_a_floor_setting_is_its_schedule_plus_the_penalty_floor(study):
