@@ -93,6 +93,10 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
         truly autoregressive distribution) or ``"softmax"`` (the paper: the softmax vector, which
         does not depend on the picked token, so the joint distribution factorises)
     :param embedding_dim: token embedding size for ``feed="sample"`` (default ``lstm_hidden_size``)
+    :param allowed_actions: ``None`` (every action), or a boolean array (or nested lists) of shape
+        ``nvec``, ``feed="sample"`` only: the policy writes only the actions marked ``True``, each
+        token masked to the choices some allowed action continues with (an env's
+        ``allowed_actions()``, e.g. the cells within an r_param size budget). Saved with the model.
     :param kwargs: passed on to ``ActorCriticPolicy`` (features extractor, optimizer, ...)
     """
 
@@ -108,6 +112,7 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
         lstm_hidden_size: int = 100,
         feed: str = "sample",
         embedding_dim: int | None = None,
+        allowed_actions=None,
         **kwargs: Any,
     ) -> None:
         check_action_space(action_space)
@@ -117,6 +122,8 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
         self.lstm_hidden_size = int(lstm_hidden_size)
         self.feed = feed
         self.embedding_dim = embedding_dim
+        # Kept as nested lists of bools, so the saved model's constructor arguments stay plain data.
+        self.allowed_actions = None if allowed_actions is None else np.asarray(allowed_actions, dtype=bool).tolist()
         super().__init__(
             observation_space,
             action_space,
@@ -130,7 +137,8 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(lstm_hidden_size=self.lstm_hidden_size, feed=self.feed, embedding_dim=self.embedding_dim)
+        data.update(lstm_hidden_size=self.lstm_hidden_size, feed=self.feed, embedding_dim=self.embedding_dim,
+                    allowed_actions=self.allowed_actions)
         return data
 
     def _build(self, lr_schedule: Schedule) -> None:
@@ -140,7 +148,8 @@ class AutoregressiveLSTMPolicy(ActorCriticPolicy):
         )
         self.action_dist = AutoregressiveCategoricalDistribution(self.action_space.nvec.tolist())
         self.decoder = self.action_dist.proba_distribution_net(
-            hidden_size=self.lstm_hidden_size, feed=self.feed, embedding_dim=self.embedding_dim
+            hidden_size=self.lstm_hidden_size, feed=self.feed, embedding_dim=self.embedding_dim,
+            allowed=self.allowed_actions,
         )
         self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
         if self.ortho_init:

@@ -59,16 +59,20 @@ class AutoregressiveCategoricalDistribution(Distribution):
         self._path_tables: th.Tensor | None = None
 
     def proba_distribution_net(
-        self, hidden_size: int = 100, feed: str = "sample", embedding_dim: int | None = None
+        self, hidden_size: int = 100, feed: str = "sample", embedding_dim: int | None = None,
+        allowed=None,
     ) -> TokenDecoder:
         """Create the network whose unroll defines the distribution.
 
         :param hidden_size: LSTM hidden units
         :param feed: ``"sample"`` or ``"softmax"`` (see :mod:`agents.token_decoder`)
         :param embedding_dim: token embedding size for ``feed="sample"``
+        :param allowed: ``None``, or a boolean array of shape ``action_dims``: the only actions
+            the distribution gives probability to
         :return: the decoder, to register on the policy
         """
-        return TokenDecoder(self.action_dims, hidden_size=hidden_size, feed=feed, embedding_dim=embedding_dim)
+        return TokenDecoder(self.action_dims, hidden_size=hidden_size, feed=feed,
+                            embedding_dim=embedding_dim, allowed=allowed)
 
     def proba_distribution(
         self: SelfAutoregressiveCategoricalDistribution, decoder: TokenDecoder, batch_size: int

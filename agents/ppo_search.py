@@ -89,6 +89,7 @@ def make_ppo(
     device: str = "cpu",
     fused_adam: bool = True,
     flush_denormal: bool = True,
+    mask_over_budget: bool = False,
     **overrides: Any,
 ) -> SearchPPO:
     """A PPO searcher over ``env`` with :data:`PPO_DEFAULTS` and :data:`ENTROPY_DECAY_DEFAULTS`
@@ -102,6 +103,9 @@ def make_ppo(
         and settings (SB3's ``eps=1e-5``), different rounding (``docs/tuning.md`` compares the
         two). ``MlpPolicy`` always keeps SB3's optimizer.
     :param flush_denormal: ``learn`` treats denormal floats as zero (see :class:`SearchPPO`).
+    :param mask_over_budget: the autoregressive policy proposes only the actions the env's
+        ``allowed_actions()`` allows (under r_param with a size budget: the cells within it), so
+        the budget is kept rather than learnt from the -100 penalty; a no-op under r_val.
     """
     if policy not in ("autoregressive", "mlp"):
         raise ValueError(f"policy={policy!r}; allowed: 'autoregressive', 'mlp'")
@@ -114,8 +118,12 @@ def make_ppo(
     settings = {**PPO_DEFAULTS, **ENTROPY_DECAY_DEFAULTS, **overrides}
     decay, final = settings.pop("ent_decay_iterations"), settings.pop("ent_coef_final")
     schedule = EntropySchedule(settings["ent_coef"], final, decay) if decay else None
+    if mask_over_budget and policy != "autoregressive":
+        raise ValueError("mask_over_budget needs policy='autoregressive'; SB3's MlpPolicy cannot mask actions")
     if policy == "autoregressive":
         policy_kwargs: dict[str, Any] = dict(feed=feed, lstm_hidden_size=lstm_hidden_size)
+        if mask_over_budget:
+            policy_kwargs["allowed_actions"] = venv.env_method("allowed_actions", indices=0)[0]
         if fused_adam:
             policy_kwargs["optimizer_kwargs"] = dict(eps=1e-5, fused=True)  # SB3's eps for Adam
         return SearchPPO(AutoregressiveLSTMPolicy, venv, seed=seed, device=device,

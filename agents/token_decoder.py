@@ -24,6 +24,13 @@ The decoder is used in two ways, both batched over the batch dimension:
 Both return the per-token log-probability tables ``(batch, T, max_choices)``, padded with
 ``-inf`` beyond each token's choices, from which :func:`path_log_prob` reads the
 log-probability of the path and :func:`path_entropy` the sum of its per-token entropies.
+
+**Allowed actions.** With ``allowed`` (a boolean table over every joint action, ``feed="sample"``
+only), the decoder writes only allowed actions: at step ``t`` a choice is masked out (its
+log-probability ``-inf``) unless some allowed action starts with the prefix ``a_<t`` followed by
+it, so every sampled or greedy action is allowed and the probabilities of the allowed actions sum
+to one. This is how a budget known before training (an r_param size limit) is kept out of the
+search instead of learnt from its penalty.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ FEEDS = ("sample", "softmax")
 HEAD_GAIN = 0.01
 """Orthogonal-init gain of the softmax heads: small logits, so the first policy is near uniform."""
 
+MAX_ALLOWED_TABLE = 1 << 20
+"""The most joint actions an ``allowed`` table may cover (A_small has 64; A_large far too many)."""
+
 
 class TokenDecoder(nn.Module):
     """An LSTM with one softmax head per token; see the module docstring.
@@ -49,6 +59,9 @@ class TokenDecoder(nn.Module):
     :param feed: ``"sample"`` or ``"softmax"``, what the next step's input is
     :param embedding_dim: size of the token embeddings (``feed="sample"`` only);
         ``None`` means ``hidden_size``
+    :param allowed: ``None`` (every action), or a boolean array of shape ``nvec`` (at most
+        :data:`MAX_ALLOWED_TABLE` entries, at least one ``True``; ``feed="sample"`` only): the
+        decoder writes only the actions it marks ``True`` (see the module docstring)
     """
 
     def __init__(
@@ -57,6 +70,7 @@ class TokenDecoder(nn.Module):
         hidden_size: int = 100,
         feed: str = "sample",
         embedding_dim: int | None = None,
+        allowed=None,
     ) -> None:
         super().__init__()
         if feed not in FEEDS:
@@ -97,6 +111,17 @@ class TokenDecoder(nn.Module):
             nn.init.orthogonal_(head.weight, gain=HEAD_GAIN)
             nn.init.zeros_(head.bias)
 
+        self.masked = allowed is not None
+        if self.masked:
+            if feed != "sample":
+                raise ValueError(
+                    "allowed actions need feed='sample': a masked choice depends on the tokens "
+                    "picked before it, which feed='softmax' does not feed to the LSTM.")
+            for t, mask in enumerate(prefix_masks(allowed, self.nvec)):
+                # Row p: which choices of token t may follow the prefix whose flat index is p.
+                padding = mask.new_zeros(mask.shape[0], self.max_choices - self.nvec[t])
+                self.register_buffer(f"_prefix_mask_{t}", th.cat([mask, padding], dim=1), persistent=False)
+
     def decode(self, batch_size: int, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor]:
         """Pick ``batch_size`` actions token by token.
 
@@ -116,13 +141,21 @@ class TokenDecoder(nn.Module):
 
         x = self.start.expand(batch_size, -1)
         state = self._zero_state(batch_size)
+        prefix = th.zeros(batch_size, dtype=th.long, device=self.start.device)
         tokens, tables = [], []
         for t, head in enumerate(self.heads):
             state = self._step(x, state)
-            log_p = F.log_softmax(F.linear(state[0], head.weight, head.bias), dim=1)
+            logits = F.linear(state[0], head.weight, head.bias)
+            if self.masked:
+                allowed = self._prefix_mask(t)[prefix, : self.nvec[t]]
+                logits = logits.masked_fill(~allowed, -th.inf)
+                prefix = prefix * self.nvec[t]
+            log_p = F.log_softmax(logits, dim=1)
             token = log_p.argmax(dim=1) if deterministic else th.multinomial(log_p.exp(), 1).squeeze(1)
             tokens.append(token)
             tables.append(F.pad(log_p, (0, self.max_choices - self.nvec[t]), value=-th.inf))
+            if self.masked:
+                prefix = prefix + token
             if t < self.num_tokens - 1:
                 x = F.embedding(token, self.embeddings[t].weight)
         return th.stack(tokens, dim=1), th.stack(tables, dim=1)
@@ -145,7 +178,7 @@ class TokenDecoder(nn.Module):
         for x in fed:
             state = self._step(x, state)
             hidden.append(state[0])
-        return self._tables(th.stack(hidden)).transpose(0, 1)
+        return self._tables(th.stack(hidden), self._allowed_along(actions)).transpose(0, 1)
 
     def _softmax_feed_tables(self) -> th.Tensor:
         """The ``(1, T, max_choices)`` tables of ``feed="softmax"``: one unroll, no sampling."""
@@ -168,14 +201,63 @@ class TokenDecoder(nn.Module):
         lstm = self.lstm
         return th.lstm_cell(x, state, lstm.weight_ih, lstm.weight_hh, lstm.bias_ih, lstm.bias_hh)
 
-    def _tables(self, hidden: th.Tensor) -> th.Tensor:
-        """Token ``t``'s padded log-softmax from hidden states ``(T, batch, hidden)``, all heads at once."""
+    def _prefix_mask(self, t: int) -> th.Tensor:
+        return getattr(self, f"_prefix_mask_{t}")
+
+    def _allowed_along(self, actions: th.Tensor) -> th.Tensor | None:
+        """``(T, batch, max_choices)``: the choices allowed at each step after ``actions``'s
+        prefixes (``None`` without an ``allowed`` table)."""
+        if not self.masked:
+            return None
+        prefix = th.zeros(actions.shape[0], dtype=th.long, device=actions.device)
+        rows = []
+        for t, n in enumerate(self.nvec):
+            rows.append(self._prefix_mask(t)[prefix])
+            prefix = prefix * n + actions[:, t]
+        return th.stack(rows)
+
+    def _tables(self, hidden: th.Tensor, allowed: th.Tensor | None = None) -> th.Tensor:
+        """Token ``t``'s padded log-softmax from hidden states ``(T, batch, hidden)``, all heads
+        at once; ``allowed`` ``(T, batch, max_choices)`` masks choices out."""
         weight = th.cat([head.weight for head in self.heads])
         bias = th.cat([head.bias for head in self.heads])
         logits = F.linear(hidden, weight, bias)
         columns = self._columns.unsqueeze(1).expand(-1, hidden.shape[1], -1)
         logits = logits.gather(2, columns).masked_fill(~self._valid.unsqueeze(1), -th.inf)
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed, -th.inf)
         return F.log_softmax(logits, dim=2)
+
+
+def prefix_masks(allowed, nvec: Sequence[int]) -> list[th.Tensor]:
+    """Per token ``t``, a ``(prod(nvec[:t]), nvec[t])`` boolean table: row ``p`` marks the
+    choices of token ``t`` that some allowed action takes after the prefix whose flat
+    (row-major) index is ``p`` (every choice, for a prefix that no allowed action starts with).
+
+    :param allowed: a boolean array of shape ``nvec``, at least one entry ``True``.
+    :raises ValueError: on a wrong shape, a table of more than :data:`MAX_ALLOWED_TABLE`
+        actions, or one that allows nothing.
+    """
+    nvec = tuple(int(n) for n in nvec)
+    size = 1
+    for n in nvec:
+        size *= n
+    if size > MAX_ALLOWED_TABLE:
+        raise ValueError(f"an allowed-actions table covers every joint action; this space has {size:,}, "
+                         f"more than the {MAX_ALLOWED_TABLE:,} allowed (e.g. A_small's 64)")
+    table = th.as_tensor(allowed, dtype=th.bool)
+    if tuple(table.shape) != nvec:
+        raise ValueError(f"allowed has shape {tuple(table.shape)}; it needs the action space's nvec {nvec}")
+    if not table.any():
+        raise ValueError("allowed marks no action as allowed; at least one must be")
+    masks = []
+    for t in range(len(nvec)):
+        reachable = table.reshape(*nvec[: t + 1], -1).any(dim=-1).reshape(-1, nvec[t])
+        # A prefix no allowed action starts with is never decoded; leaving its row open keeps
+        # the log-probability of a disallowed action -inf (not NaN) when it is scored.
+        reachable[~reachable.any(dim=1)] = True
+        masks.append(reachable)
+    return masks
 
 
 def path_log_prob(tables: th.Tensor, actions: th.Tensor) -> th.Tensor:

@@ -11,8 +11,9 @@ bonus of 0.1; ``no_critic``, ``critic_only``, ``no_value_loss``, see
 falls linearly from START to END over the first N updates,
 :class:`agents.entropy_schedule.EntropySchedule`); any such name is accepted. A name followed by
 ``+floor`` (e.g. ``ent-0.2-0-20+floor``) also trains r_param on the penalty replaced by a floor
-(:data:`FLOOR_SUFFIX`), and one with ``+fused`` runs the policy's Adam as torch's fused kernel
-(:data:`FUSED_SUFFIX`).
+(:data:`FLOOR_SUFFIX`), one with ``+fused`` runs the policy's Adam as torch's fused kernel
+(:data:`FUSED_SUFFIX`), one with ``+ftz`` flushes denormal floats (:data:`FTZ_SUFFIX`), and one
+with ``+mask`` proposes only cells within the r_param budget (:data:`MASK_SUFFIX`).
 
     python experiments/ppo_study.py --settings constant ent-0.1-0-20 --seeds 100-119 \\
         --iterations 200 --dataset mnist --out-dir runs/entropy_study
@@ -75,12 +76,19 @@ FTZ_SUFFIX = "+ftz"
 were made with (off)."""
 
 
+MASK_SUFFIX = "+mask"
+"""A setting's name with this suffix lets the policy propose only the cells within the r_param
+budget (``make_ppo(mask_over_budget=True)``: the env's ``allowed_actions()`` masks the
+autoregressive decoder); a no-op under r_val."""
+
+
 def parse_setting(name: str) -> dict:
     """The :func:`~agents.ppo_search.make_ppo` keywords a setting's name stands for (always with
     ``fused_adam``), plus ``reward_transform`` for a name ending in :data:`FLOOR_SUFFIX`."""
     for suffix, extra in ((FLOOR_SUFFIX, {"reward_transform": "penalty-to-floor"}),
                           (FUSED_SUFFIX, {"fused_adam": True}),
-                          (FTZ_SUFFIX, {"flush_denormal": True})):
+                          (FTZ_SUFFIX, {"flush_denormal": True}),
+                          (MASK_SUFFIX, {"mask_over_budget": True})):
         if name.endswith(suffix):
             return {**parse_setting(name[:-len(suffix)]), **extra}
     if name in SETTINGS:
@@ -97,7 +105,7 @@ def parse_setting(name: str) -> dict:
                     "fused_adam": False, "flush_denormal": False}
     raise argparse.ArgumentTypeError(
         f"setting {name!r}; allowed: {', '.join(SETTINGS)} or ent-START-END-N (N >= 1), "
-        f"either followed by any of {FUSED_SUFFIX!r}, {FTZ_SUFFIX!r} and {FLOOR_SUFFIX!r}")
+        f"either followed by any of {FUSED_SUFFIX!r}, {FTZ_SUFFIX!r}, {MASK_SUFFIX!r} and {FLOOR_SUFFIX!r}")
 
 
 def run_one(job: tuple) -> dict:

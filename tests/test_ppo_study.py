@@ -43,3 +43,22 @@ def test_a_floor_run_trains_on_the_floor_and_is_judged_on_the_raw_reward(study, 
     row = study.run_one(("ent-0.2-0-20+floor", "param", 0, 3, {"table_path": str(FIXTURE)}))
     assert len(floors) == 3 * 20 and len(set(floors)) == 1  # every sample went through the floor
     assert row["setting"] == "ent-0.2-0-20+floor" and row["greedy_regret"] >= 0
+
+
+def test_a_mask_run_proposes_only_cells_within_the_budget(study, monkeypatch):
+    import agents.ppo_search as ppo_search
+
+    assert study.parse_setting("ent-0.2-0-20+fused+ftz+mask")["mask_over_budget"] is True
+    assert "mask_over_budget" not in study.parse_setting("ent-0.2-0-20+fused+ftz")
+    models = []
+    original = ppo_search.SearchPPO.learn
+
+    def keep(self, *args, **kwargs):
+        models.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ppo_search.SearchPPO, "learn", keep)
+    row = study.run_one(("ent-0.2-0-20+fused+ftz+mask", "param", 0, 3, {"table_path": str(FIXTURE)}))
+    rewards = models[0].rollout_buffer.rewards
+    assert models[0].policy.decoder.masked and (rewards > -100).all()
+    assert row["greedy_regret"] >= 0

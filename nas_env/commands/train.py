@@ -109,6 +109,9 @@ def build_parser(prog: str | None = None, description: str | None = None) -> arg
     g.add_argument("--feed", default="sample", choices=["sample", "softmax"],
                    help="controller input: embedding of the sampled token, or the paper's softmax vector")
     g.add_argument("--lstm-hidden-size", type=int, default=100, help="LSTM units (paper: 100)")
+    g.add_argument("--mask-over-budget", action="store_true",
+                   help="propose only cells within the r_param budget (the env's allowed_actions(); "
+                        "autoregressive policy, A_small)")
     g = p.add_argument_group("run")
     g.add_argument("--seeds", default="0", help="seeds, e.g. 0 or 0-9 or 0,3 (default: %(default)s)")
     g.add_argument("--seed-workers", type=positive_int, default=os.cpu_count() or 1,
@@ -144,6 +147,9 @@ def check_args(args: argparse.Namespace, prog: str = "nas-env train") -> None:
     if not is_live(args) and (args.backend is not None or args.workers is not None):
         raise SystemExit(f"--backend and --workers apply to live searches; {args.env_id} looks "
                          "results up in its reward table (add --evaluator live to train instead)")
+    if args.mask_over_budget and (args.policy != "autoregressive" or args.feed != "sample"):
+        raise SystemExit("--mask-over-budget needs --policy autoregressive and --feed sample: "
+                         "the mask on a token depends on the tokens picked before it")
     if is_live(args) and args.reward_transform != "none":
         raise SystemExit("--reward-transform needs a reward table (it uses the worst feasible "
                          "reward); a live search has none")
@@ -212,7 +218,8 @@ def run_one(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) 
         ent_coef_final=args.ent_coef_final,
     )
     model = make_ppo(env, seed, policy=args.policy, feed=args.feed,
-                     lstm_hidden_size=args.lstm_hidden_size, device=args.device, **hyper)
+                     lstm_hidden_size=args.lstm_hidden_size, device=args.device,
+                     mask_over_budget=args.mask_over_budget, **hyper)
     model.set_logger(configure(str(run_dir), ["tensorboard"]))
     writer = next(f.writer for f in model.logger.output_formats
                   if isinstance(f, TensorBoardOutputFormat))

@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any, Sequence
 
 import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
 
 from ..rewards import R_PARAM_PENALTY, Reward
 from ..evaluation.factory import make_evaluator
@@ -15,6 +17,9 @@ from ..evaluation.interface import SIZE_METRICS, Evaluator
 from ..evaluation.records import skipped_result
 from ..results import PROVENANCE_KEYS
 from ..spaces import LargeCell, SmallCell
+
+MAX_ENUMERATED_ACTIONS = 1 << 16
+"""The most actions :meth:`CellSearchEnv.allowed_actions` enumerates (A_small has 64)."""
 
 FAILURE_REWARDS = {"val": 0.0, "param": R_PARAM_PENALTY}
 """The reward of an evaluation that failed (diverged, out of memory): an accuracy of 0 under
@@ -131,6 +136,32 @@ class CellSearchEnv(gym.Env):
         warnings.warn("CellSearchEnv.evaluate is deprecated; call reward_cell", DeprecationWarning,
                       stacklevel=2)
         return self.reward_cell(cell)
+
+    def allowed_actions(self) -> np.ndarray:
+        """Which actions the env evaluates instead of rejecting on sight: a boolean array of
+        shape ``action_space.nvec``. Under r_param with a size budget (parameters, or anything
+        else the architecture alone decides) it marks the cells within the budget; otherwise
+        every action. It feeds the autoregressive policy's ``allowed_actions``
+        (``agents.ppo_search.make_ppo(mask_over_budget=True)``), which then never proposes an
+        over-budget cell.
+
+        :raises ValueError: for an action space that is not ``MultiDiscrete`` or has more than
+            :data:`MAX_ENUMERATED_ACTIONS` actions (a 5-block A_large space has about 10^17).
+        """
+        if not isinstance(self.action_space, spaces.MultiDiscrete):
+            raise ValueError(f"allowed_actions needs a MultiDiscrete action space, not {self.action_space}")
+        nvec = tuple(int(n) for n in self.action_space.nvec)
+        count = int(np.prod(nvec, dtype=object))
+        if count > MAX_ENUMERATED_ACTIONS:
+            raise ValueError(f"allowed_actions enumerates every action; this space has {count:,}, more than "
+                             f"{MAX_ENUMERATED_ACTIONS:,} (A_small, or A_large with one block, fit)")
+        allowed = np.ones(nvec, dtype=bool)
+        if self._precheck:
+            metric = self.reward_fn.budget_metric
+            for action in np.ndindex(*nvec):
+                sizes = self.evaluator.size(self.decode(np.array(action)))
+                allowed[action] = self.reward_fn.budget_met(sizes[metric])
+        return allowed
 
     def _skipped(self, cell: SmallCell | LargeCell) -> dict | None:
         """The skipped record of ``cell`` if an r_param size budget rules it out, else ``None``."""
