@@ -180,3 +180,20 @@ def test_train_then_report_in_process(tmp_path, capsys, one_thread_restored):
     assert out.splitlines()[1].startswith("Seed 0: best cell")
     code, _, err = run_cli(capsys, "report", str(tmp_path / "nothing"))
     assert code == 1 and "no iterations.csv found" in err
+
+
+def test_train_with_the_budget_as_a_mask_samples_only_feasible_cells(tmp_path, capsys, one_thread_restored):
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "train", "--reward", "param", "--mask-over-budget",
+                             "--iterations", "3", "--no-progress", "--seeds", "0",
+                             "--out-dir", str(runs), "--env-kwargs",
+                             json.dumps({"table_path": str(FIXTURE)}))
+    assert code == 0, err[-2000:]
+    (run,) = runs.iterdir()
+    assert json.loads((run / "summary.json").read_text())["hyperparameters"]["mask_over_budget"] is True
+    iterations = pd.read_csv(run / "iterations.csv")
+    assert len(iterations) == 3 and (iterations["reward_min"] > -100).all()
+    code, _, err = run_cli(capsys, "train", "--mask-over-budget", "--policy", "mlp")
+    assert code == 1 and "--mask-over-budget needs --policy autoregressive" in err
