@@ -19,7 +19,8 @@ with ``+mask`` proposes only cells within the r_param budget (:data:`MASK_SUFFIX
         --iterations 200 --dataset mnist --out-dir runs/entropy_study
 
 Resumable: ``OUT/runs.csv`` gains each run's row as it finishes, and a rerun skips the runs it
-already holds. Writes ``OUT/summary.md`` (per setting and reward: runs that converged on the
+already holds. Writes ``OUT/summary.md`` over every run in ``runs.csv`` and prints the same table
+for the runs asked for (per setting and reward: runs that converged on the
 optimum / within seed noise of it, the median iteration from which every batch was 90% the
 optimum (never, for a run that did not end so), the median and the largest convergence iteration
 of the runs that converged, runs whose greedy cell at the end is the optimum / within noise) and
@@ -214,15 +215,24 @@ def main(default_settings: list[str] | None = None, default_out: str = "runs/ppo
         with mp.get_context("spawn").Pool(args.workers) as pool:
             for result in pool.imap_unordered(run_one, jobs):
                 keep(result)
-    order = {name: i for i, name in enumerate(args.settings)}
-    runs = pd.DataFrame(rows)
-    runs = runs[runs["setting"].isin(args.settings) & runs["reward"].isin(args.rewards)
-                & runs["seed"].isin(seeds)]
+    if not rows:
+        print("no runs to summarise")
+        return
+    every = pd.DataFrame(rows)
+    # summary.md covers every run the folder holds, settings in the order they were first run;
+    # the printed table, the runs this command asked for.
+    first_run = {name: i for i, name in enumerate(dict.fromkeys(every["setting"]))}
+    atomic_write_text(out / "summary.md", markdown(every, first_run) + "\n")
+    asked = every[every["setting"].isin(args.settings) & every["reward"].isin(args.rewards)
+                  & every["seed"].isin(seeds)]
+    print(markdown(asked, {name: i for i, name in enumerate(args.settings)}))
+
+
+def markdown(runs: pd.DataFrame, order: dict) -> str:
+    """:func:`summarise`'s table of ``runs`` as markdown, settings in ``order``."""
     runs = runs.sort_values(["setting", "reward", "seed"],
                             key=lambda c: c.map(order) if c.name == "setting" else c)
-    table = summarise(runs).to_markdown(index=False, floatfmt=".3g")
-    atomic_write_text(out / "summary.md", table + "\n")
-    print(table)
+    return summarise(runs).to_markdown(index=False, floatfmt=".3g")
 
 
 if __name__ == "__main__":

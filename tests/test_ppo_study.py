@@ -62,3 +62,16 @@ def test_a_mask_run_proposes_only_cells_within_the_budget(study, monkeypatch):
     rewards = models[0].rollout_buffer.rewards
     assert models[0].policy.decoder.masked and (rewards > -100).all()
     assert row["greedy_regret"] >= 0
+
+
+def test_the_summary_covers_every_run_the_folder_holds(study, tmp_path, monkeypatch):
+    import sys
+
+    for setting in ("constant", "ent-0.2-0-20"):
+        monkeypatch.setattr(sys, "argv", [
+            "ppo_study.py", "--settings", setting, "--seeds", "0-0", "--iterations", "2",
+            "--rewards", "val", "--table-path", str(FIXTURE), "--workers", "1",
+            "--out-dir", str(tmp_path)])
+        study.main()
+    summary = (tmp_path / "summary.md").read_text().splitlines()
+    assert [line.split("|")[1].strip() for line in summary[2:]] == ["constant", "ent-0.2-0-20"]
