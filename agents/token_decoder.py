@@ -141,7 +141,8 @@ class TokenDecoder(nn.Module):
 
         x = self.start.expand(batch_size, -1)
         state = self._zero_state(batch_size)
-        prefix = th.zeros(batch_size, dtype=th.long, device=self.start.device)
+        # The flat index of the tokens picked so far, which selects each step's mask row.
+        prefix = th.zeros(batch_size, dtype=th.long, device=self.start.device) if self.masked else None
         tokens, tables = [], []
         for t, head in enumerate(self.heads):
             state = self._step(x, state)
