@@ -94,7 +94,13 @@ class Candidate:
             return {"score": names[0], "vote": "vote(" + " + ".join(names) + ")",
                     "model": f"model(" + " + ".join(names) + f"; fitted on {args.fit_on})"}[kind]
         proto = args.protocol if isinstance(args.protocol, str) else args.protocol["name"]
-        name = f"{proto} ({'validation accuracy' if args.signal == 'val' else '-TSE'})"
+        signal = "validation accuracy" if args.signal == "val" else "-TSE"
+        seeds = ", ".join(map(str, args.train_seeds))
+        if len(args.train_seeds) > 1:
+            signal += f", mean of seeds {seeds}"
+        elif list(args.train_seeds) != [0]:
+            signal += f", seed {seeds}"
+        name = f"{proto} ({signal})"
         if args.with_scores:
             name = f"vote({name} + " + " + ".join(args.with_scores[1]) + ")"
         return name
