@@ -115,3 +115,28 @@ def test_the_cheap_table_covers_every_cell_under_the_cheap_protocol():
     env = gym.make("NASCell-small-v0", protocol="cheap")
     env.reset(seed=0)
     assert env.step([1, 5])[4]["protocol"] == "cheap"
+
+
+@pytest.mark.parametrize("protocol", ["fast", "ref32"])
+def test_the_a_large_reference_tables_hold_listed_cells_in_their_sidecars_precision(protocol):
+    """reward_tables/large_fashion_mnist_<protocol>.csv, a reference set still being built: every
+    row is a listed cell under a seed of 0 or 1, once, trained as its sidecar says, with the
+    paper-size network's sizes."""
+    from pathlib import Path
+
+    from nas_env.spaces import parse_architecture
+
+    folder = Path(__file__).resolve().parents[1] / "reward_tables"
+    rows = pd.read_csv(folder / f"large_fashion_mnist_{protocol}.csv")
+    meta = json.loads((folder / f"large_fashion_mnist_{protocol}.json").read_text())
+    listed = set(pd.read_csv(folder / "large_reference_cells.csv")["arch"])
+    assert len(rows) > 0 and set(rows["arch"]) <= listed
+    assert not rows.duplicated(["arch", "seed"]).any() and set(rows["seed"]) <= {0, 1}
+    assert meta["space"] == "large" and meta["dataset"] == "fashion_mnist"
+    assert meta["protocol"]["name"] == protocol and meta["precision"] == meta["protocol"]["precision"] == "bf16"
+    assert (rows["precision"] == "bf16").all() and (rows["device"] == "cpu").all()
+    assert rows["validation_accuracy"].between(10, 100).all()
+    for _, row in rows.iterrows():
+        sizes = network_size(parse_architecture(row["arch"]))
+        assert row["trainable_parameters"] == sizes["trainable_parameters"]
+        assert row["cell_parameters"] == sizes["cell_parameters"]
