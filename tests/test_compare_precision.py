@@ -32,10 +32,35 @@ def test_differences_against_the_same_seed_and_the_reference_spread(script, tmp_
     assert "reference seed 1 - seed 0: mean |difference| 0.200, largest 0.400" in out
 
 
-def test_a_cell_the_reference_lacks_is_named(script, tmp_path, monkeypatch, capsys):
+def test_a_cell_the_reference_lacks_is_left_out_and_named(script, tmp_path, monkeypatch, capsys):
+    reference = write(tmp_path / "ref.csv", [("a", 0, 90.0), ("a", 1, 90.4), ("b", 0, 89.0),
+                                             ("b", 1, 88.8), ("y", 0, 70.0)])
+    checked = write(tmp_path / "bf16.csv", [("a", 0, 90.1), ("b", 0, 88.7), ("y", 0, 71.0),
+                                            ("z", 0, 80.0)])
+    monkeypatch.setattr(sys, "argv", ["x", "--table", checked, "--reference", reference])
+    script.main()
+    out = capsys.readouterr().out
+    assert "2 cells" in out and "left out, the reference lacks seed 0 and seed 1 of: y, z" in out
+    assert "checked - reference (seed 0): mean |difference| 0.200, largest 0.300" in out
+
+
+def test_too_few_shared_cells_is_an_error_that_names_them(script, tmp_path, monkeypatch, capsys):
     reference = write(tmp_path / "ref.csv", [("a", 0, 90.0), ("a", 1, 90.4)])
     checked = write(tmp_path / "bf16.csv", [("a", 0, 90.1), ("z", 0, 80.0)])
     monkeypatch.setattr(sys, "argv", ["x", "--table", checked, "--reference", reference])
     with pytest.raises(SystemExit):
         script.main()
-    assert "the reference lacks seed 0 or 1 of: z" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds seed 0 and seed 1 of 1 of the table's cells; at least 2 are needed (it lacks: z)" in err
+
+
+def test_a_reference_with_one_seed_so_far(script, tmp_path, monkeypatch, capsys):
+    reference = write(tmp_path / "ref.csv", [("a", 0, 90.0), ("b", 0, 89.0), ("c", 0, 85.0)])
+    checked = write(tmp_path / "ref32.csv", [("a", 0, 91.0), ("b", 0, 89.5), ("c", 0, 86.0),
+                                             ("d", 0, 88.0)])
+    monkeypatch.setattr(sys, "argv", ["x", "--table", checked, "--reference", reference,
+                                      "--other-seed", "none"])
+    script.main()
+    out = capsys.readouterr().out
+    assert "3 cells" in out and "left out, the reference lacks seed 0 of: d" in out
+    assert "mean difference +0.833, Spearman 1.000" in out and "reference seed 1" not in out
