@@ -9,9 +9,9 @@
 #         bash experiments/fidelity_candidates.sh large
 #
 # `large` ranks the training-free candidates, `cheap` and the hybrid on the A_large reference set
-# as it stands (any number of its cells), without timing them, into docs/data/fidelity_large/ (a
-# set still being built changes these figures as it grows; the timed figures stay in
-# docs/data/fidelity/).
+# as it stands (any number of its cells), without timing them, into
+# docs/data/fidelity_large/<the table's name>/ (a set still being built changes these figures as
+# it grows; the timed figures stay in docs/data/fidelity/).
 #
 # Training candidates store their runs in reward_tables/evaluations/fidelity_small.sqlite, so a rerun costs lookups
 # (from scratch: about 64 x 2 cells per protocol, 3 s (cheap) to 60 s (ref16) each on one
@@ -26,7 +26,7 @@ out=docs/data/fidelity
 mode=${1:-all}
 if [ "$mode" = large ]; then
     : "${LARGE_REFERENCE:?large: set LARGE_REFERENCE to the A_large reference table (CSV)}"
-    out=docs/data/fidelity_large
+    out=docs/data/fidelity_large/$(basename "$LARGE_REFERENCE" .csv)
     large=0
     large_train=0
 fi
