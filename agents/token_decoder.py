@@ -35,6 +35,7 @@ search instead of learnt from its penalty.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch as th
@@ -240,9 +241,7 @@ def prefix_masks(allowed, nvec: Sequence[int]) -> list[th.Tensor]:
         actions, or one that allows nothing.
     """
     nvec = tuple(int(n) for n in nvec)
-    size = 1
-    for n in nvec:
-        size *= n
+    size = math.prod(nvec)
     if size > MAX_ALLOWED_TABLE:
         raise ValueError(f"an allowed-actions table covers every joint action; this space has {size:,}, "
                          f"more than the {MAX_ALLOWED_TABLE:,} allowed (e.g. A_small's 64)")

@@ -90,8 +90,8 @@ if want reference; then
     ref16='{"name": "ref16", "epochs": 1, "lr": 0.002, "schedule": "onecycle", "batch_size": 128,
             "checkpoints_per_epoch": 4, "filters": [16, 32], "fc_units": 256, "precision": "fp32"}'
     bench ref16_val --protocol "$ref16" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
-    # Half of fast's width (a quarter of its classifier), in bf16 autocast: about three times
-    # fast's speed on an A_large cell on a CPU with AVX-512 BF16.
+    # Half of fast's width (a quarter of its classifier), in bf16 autocast (its A_large rows'
+    # recorded training times are in docs/fidelity.md).
     ref32='{"name": "ref32", "epochs": 1, "lr": 0.002, "schedule": "onecycle", "batch_size": 128,
             "checkpoints_per_epoch": 4, "filters": [32, 64], "fc_units": 1024, "precision": "bf16"}'
     bench ref32_val --protocol "$ref32" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
