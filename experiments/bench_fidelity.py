@@ -71,11 +71,14 @@ def reference_of(dataset: str) -> np.ndarray:
     return RewardTable(table_path(dataset, "fast")).mean["validation_accuracy"]
 
 
-def large_reference(path: Path) -> tuple[list[LargeCell], np.ndarray]:
-    """The cells of an A_large reference table and their mean validation accuracy over seeds."""
+def large_reference(path: Path) -> tuple[list[LargeCell], np.ndarray, np.ndarray]:
+    """The cells of an A_large reference table, their mean validation accuracy over seeds and
+    how many seeds each mean is over."""
     table = pd.read_csv(path)
-    means = table.groupby("arch", sort=True)["validation_accuracy"].mean()
-    return [parse_architecture(a) for a in means.index], means.to_numpy()
+    grouped = table.groupby("arch", sort=True)["validation_accuracy"]
+    means = grouped.mean()
+    return ([parse_architecture(a) for a in means.index], means.to_numpy(),
+            grouped.count().to_numpy())
 
 
 class Candidate:
@@ -263,10 +266,15 @@ def main() -> None:
             print(f"table: {export_cache_table(evaluator.cache, dataset, evaluator.protocol, args.out_dir)}")
     out["seconds_per_small_cell"] = float(np.median(small_seconds)) if small_seconds else None
     if args.large_reference is not None:
-        cells, reference = large_reference(args.large_reference)
+        cells, reference, seeds = large_reference(args.large_reference)
         values, _ = candidate.values(cells, "fashion_mnist", "large", model)
         # A set still being built may hold fewer than 16 cells: then its best 16 are all of them.
         out["large_reference"] = rank_fidelity(values, reference, top=min(16, len(cells)))
+        # Cell by cell, so that figures over a part of the set can be taken later
+        # (experiments/large_default.py).
+        out["large_reference_cells"] = [
+            {"arch": cell.key, "reference": float(r), "seeds": int(n), "value": float(v)}
+            for cell, r, n, v in zip(cells, reference, seeds, values)]
         print(f"A_large reference ({len(cells)} cells): {json.dumps(out['large_reference'])}")
     out["seconds_per_large_cell"] = {}
     if args.large:

@@ -39,3 +39,8 @@ def test_a_reference_set_of_fewer_than_16_cells_is_ranked(load_script, synthetic
     by_key = {cell.key: cell for cell in cells}
     params = [network_size(by_key[key])["trainable_parameters"] for key in means.index]
     assert figures["spearman"] == pytest.approx(spearmanr(params, means.to_numpy())[0])
+    per_cell = json.loads(out.read_text())["large_reference_cells"]
+    assert [c["arch"] for c in per_cell] == list(means.index)
+    assert [c["reference"] for c in per_cell] == pytest.approx(means.to_numpy())
+    assert sorted(c["seeds"] for c in per_cell) == [1, 1, 1, 2, 2]
+    assert spearmanr([c["value"] for c in per_cell], params)[0] == pytest.approx(1.0)
