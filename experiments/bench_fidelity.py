@@ -45,7 +45,7 @@ from nas_env.benchmark import RewardTable, table_path
 from nas_env.cli import parse_int_list, parse_protocol
 from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
-from nas_env.fidelity import RankModel, rank_average, rank_fidelity
+from nas_env.fidelity import RankModel, rank_average, rank_fidelity, spearman_text
 from nas_env.spaces import LargeCell, SmallCell, parse_architecture
 from nas_env.table_builder import export_cache_table
 from nas_env.zero_cost import SCORES, score_cell
@@ -194,13 +194,6 @@ def fit_model(candidate: Candidate, args: argparse.Namespace) -> RankModel | Non
     return model
 
 
-def fmt(figures: dict | None) -> str:
-    if figures is None:
-        return "n/a"
-    lo, hi = figures["spearman_ci"]
-    return f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
@@ -295,12 +288,12 @@ def main() -> None:
     small = out["small"]
     large_s = out["seconds_per_large_cell"]
     row = [candidate.name,
-           fmt(small.get("mnist")), fmt(small.get("fashion_mnist")),
+           spearman_text(small.get("mnist")), spearman_text(small.get("fashion_mnist")),
            " / ".join(f"{small[d]['kendall_top16']:.2f}" if d in small else "n/a"
                       for d in ("mnist", "fashion_mnist")),
            " / ".join(f"{small[d]['top10pct_overlap']:.2f}" if d in small else "n/a"
                       for d in ("mnist", "fashion_mnist")),
-           fmt(out["large_reference"]),
+           spearman_text(out["large_reference"]),
            f"{out['seconds_per_small_cell']:.2f}" if out["seconds_per_small_cell"] else "n/a",
            " / ".join(f"{large_s[t]['median']:.2f}" for t in sorted(large_s)) or "n/a"]
     print("| " + " | ".join(row) + " |")

@@ -9,12 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def interval(figures: dict | None) -> str:
-    if not figures:
-        return "n/a"
-    lo, hi = figures["spearman_ci"]
-    return f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
+from nas_env.fidelity import spearman_text
 
 
 def pair(small: dict, key: str) -> str:
@@ -27,9 +22,9 @@ def row(record: dict) -> list[str]:
     fitted = [d for d, f in small.items() if f.get("fitted_here")]
     name = record["candidate"] + (f" (fitted on {fitted[0]})" if fitted and "fitted" not in
                                   record["candidate"] else "")
-    return [f"{name} ({record.get('kind', 'training-free')})", interval(small.get("mnist")), interval(small.get("fashion_mnist")),
+    return [f"{name} ({record.get('kind', 'training-free')})", spearman_text(small.get("mnist")), spearman_text(small.get("fashion_mnist")),
             pair(small, "kendall_top16"), pair(small, "top10pct_overlap"),
-            interval(record.get("large_reference")),
+            spearman_text(record.get("large_reference")),
             f"{record['seconds_per_small_cell']:.2f}" if record.get("seconds_per_small_cell") else "n/a",
             " / ".join(f"{seconds[t]['median']:.2f}" for t in sorted(seconds, key=int)) or "n/a"]
 
@@ -47,7 +42,7 @@ def main() -> None:
     ceiling = next((r["fast_seed0_vs_seed1"] for r in records if r.get("fast_seed0_vs_seed1")), {})
     if ceiling:
         print("| " + " | ".join(["*reference: `fast` seed 0 against seed 1*",
-                                 interval(ceiling.get("mnist")), interval(ceiling.get("fashion_mnist")),
+                                 spearman_text(ceiling.get("mnist")), spearman_text(ceiling.get("fashion_mnist")),
                                  pair(ceiling, "kendall_top16"), pair(ceiling, "top10pct_overlap"),
                                  "", "", ""]) + " |")
     order = {"training-free": 0, "training": 1, "hybrid": 2}

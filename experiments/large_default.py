@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nas_env.fidelity import rank_fidelity
+from nas_env.fidelity import rank_fidelity, spearman_text
 
 MARGIN = 0.10
 """How much higher than ``cheap``'s Spearman on the choice half the winner's must be to replace it."""
@@ -92,13 +92,6 @@ def decide(table: dict[str, dict], random_cells: int, random_listed: int) -> str
             f"({choice[winner]:.2f}), beats it by {gain:+.2f}, less than {MARGIN}")
 
 
-def cell(f: dict | None) -> str:
-    if f is None:
-        return "n/a"
-    lo, hi = f["spearman_ci"]
-    return f"{f['spearman']:.2f} [{lo:.2f}, {hi:.2f}] ({f['cells']})"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,7 +116,7 @@ def main() -> None:
     print("|---|" + "---:|" * len(GROUPS))
     order = sorted(table, key=lambda n: -(table[n]["choice half"] or {"spearman": -2})["spearman"])
     for name in order:
-        print(f"| {name} | " + " | ".join(cell(table[name][g]) for g in GROUPS) + " |")
+        print(f"| {name} | " + " | ".join(spearman_text(table[name][g], cells=True) for g in GROUPS) + " |")
     print()
     print(decide(table, random_cells, random_listed))
 

@@ -91,6 +91,17 @@ def rank_fidelity(values, reference, top: int = 16, top_fraction: float = 0.1,
     }
 
 
+def spearman_text(figures: dict | None, cells: bool = False) -> str:
+    """``rank_fidelity``'s Spearman with its interval as the docs' tables print it,
+    ``"0.67 [-0.23, 0.92]"`` (with ``cells``: ``"... (8)"``, the number of cells); ``"n/a"`` for
+    no figures."""
+    if not figures:
+        return "n/a"
+    lo, hi = figures["spearman_ci"]
+    text = f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
+    return f"{text} ({figures['cells']})" if cells else text
+
+
 def normalised_ranks(values) -> np.ndarray:
     """Ranks of ``values`` scaled to [0, 1] (ties share their mean rank; failed scores lowest)."""
     values = _ranked(np.asarray(values, dtype=float))

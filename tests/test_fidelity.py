@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas_env.fidelity import RankModel, rank_average, rank_fidelity, top_overlap
+from nas_env.fidelity import RankModel, rank_average, rank_fidelity, spearman_text, top_overlap
 
 REFERENCE = np.linspace(80.0, 99.0, 64)
 
@@ -51,3 +51,10 @@ def test_rank_average_and_a_model_fitted_on_one_set_applied_to_another():
     assert rank_fidelity(predicted, other, resamples=50)["spearman"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="needs the scores"):
         model.predict({"good": other})
+
+
+def test_spearman_text_prints_the_figure_as_the_docs_tables_do():
+    figures = {"cells": 8, "spearman": 0.6667, "spearman_ci": [-0.2329, 0.918]}
+    assert spearman_text(figures) == "0.67 [-0.23, 0.92]"
+    assert spearman_text(figures, cells=True) == "0.67 [-0.23, 0.92] (8)"
+    assert spearman_text(None) == "n/a"
