@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from nas_env.fidelity import rank_fidelity, spearman_text
+from nas_env.spaces import parse_architecture
 
 MARGIN = 0.10
 """How much higher than ``cheap``'s Spearman on the choice half the winner's must be to replace it."""
@@ -101,13 +102,19 @@ def main() -> None:
                         help="the cell list with each cell's origin (default: %(default)s)")
     args = parser.parse_args()
     listed = pd.read_csv(args.cells)
-    origins = dict(zip(listed["arch"], listed["origin"]))
+    # bench_fidelity.py names a cell by its canonical key; the list keeps the cell as drawn.
+    origins = {parse_architecture(a).key: o for a, o in zip(listed["arch"], listed["origin"])}
     random_listed = sum(bool(_RANDOM.match(o)) for o in listed["origin"])
     records = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*.json"))]
     records = [r for r in records if r.get("large_reference_cells") and is_candidate(r)]
     if not records:
         parser.error(f"{args.folder}: no bench_fidelity.py file with per-cell A_large values "
                      "(rerun experiments/fidelity_candidates.sh large)")
+    # Files written while the set grew may cover different cells: rank every candidate on the
+    # cells all of them have, so that their figures compare.
+    common = set.intersection(*({c["arch"] for c in r["large_reference_cells"]} for r in records))
+    for r in records:
+        r["large_reference_cells"] = [c for c in r["large_reference_cells"] if c["arch"] in common]
     table = {r["candidate"]: figures(r, origins) for r in records}
     random_cells = sum(bool(_RANDOM.match(origins[c["arch"]]))
                        for c in records[0]["large_reference_cells"])
