@@ -8,12 +8,17 @@ the same seed and the reference's for ``--other-seed``, then the mean and larges
 difference of the table against the reference (same seed) and of the reference's two seeds, and
 Spearman's rho over the cells of each pair. Cells the reference does not hold yet are left out
 and counted. ``--other-seed none`` leaves the reference's own spread out, for a reference with one
-seed so far (e.g. two A_large reference sets being built).
+seed so far (e.g. two A_large reference sets being built). ``--cells`` keeps only the cells of a
+cell list (a CSV with an ``arch`` column, as ``build_large_reference.py --cells`` reads), for a
+figure over a chosen sample of a table that holds more.
 
     python experiments/compare_precision.py --table docs/data/precision_check/small_fashion_mnist_fast.csv \\
         --reference reward_tables/small_fashion_mnist_fast.csv
     python experiments/compare_precision.py --table reward_tables/large_fashion_mnist_ref32.csv \\
         --reference reward_tables/large_fashion_mnist_fast.csv --other-seed none
+    python experiments/compare_precision.py --table reward_tables/large_fashion_mnist_fast3.csv \\
+        --reference reward_tables/large_fashion_mnist_fast.csv --other-seed none \\
+        --cells reward_tables/large_fast3_sample_cells.csv
 """
 
 from __future__ import annotations
@@ -48,9 +53,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the seed both tables trained (default: 0)")
     parser.add_argument("--other-seed", type=other_seed, default=1,
                         help="the reference's second seed, for its own spread, or 'none' (default: 1)")
+    parser.add_argument("--cells", default=None,
+                        help="a cell list (CSV with an 'arch' column): compare only its cells (default: all)")
     args = parser.parse_args()
 
     checked = accuracies(args.table, args.seed)
+    if args.cells is not None:
+        listed = pd.read_csv(args.cells)["arch"]
+        checked = checked[checked.index.isin(listed)]
     same = accuracies(args.reference, args.seed).reindex(checked.index)
     other = None
     if args.other_seed is not None:

@@ -64,3 +64,18 @@ def test_a_reference_with_one_seed_so_far(script, tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "3 cells" in out and "left out, the reference lacks seed 0 of: d" in out
     assert "mean difference +0.833, Spearman 1.000" in out and "reference seed 1" not in out
+
+
+def test_a_cell_list_keeps_only_its_cells(script, tmp_path, monkeypatch, capsys):
+    reference = write(tmp_path / "ref.csv", [("a", 0, 90.0), ("b", 0, 89.0), ("c", 0, 85.0),
+                                             ("d", 0, 88.0)])
+    checked = write(tmp_path / "fast3.csv", [("a", 0, 91.0), ("b", 0, 92.0), ("c", 0, 86.0),
+                                             ("d", 0, 93.0)])
+    cells = tmp_path / "sample.csv"
+    pd.DataFrame({"arch": ["a", "c", "d"], "origin": ["#1", "#3", "#4"]}).to_csv(cells, index=False)
+    monkeypatch.setattr(sys, "argv", ["x", "--table", checked, "--reference", reference,
+                                      "--other-seed", "none", "--cells", str(cells)])
+    script.main()
+    out = capsys.readouterr().out
+    assert "3 cells" in out and "| b " not in out
+    assert "mean difference +2.333, Spearman 0.500" in out
