@@ -10,7 +10,8 @@ Spearman's rho over the cells of each pair. Cells the reference does not hold ye
 and counted. ``--other-seed none`` leaves the reference's own spread out, for a reference with one
 seed so far (e.g. two A_large reference sets being built). ``--cells`` keeps only the cells of a
 cell list (a CSV with an ``arch`` column, as ``build_large_reference.py --cells`` reads), for a
-figure over a chosen sample of a table that holds more.
+figure over a chosen sample of a table that holds more; listed cells the table has not trained yet
+are left out and counted.
 
     python experiments/compare_precision.py --table docs/data/precision_check/small_fashion_mnist_fast.csv \\
         --reference reward_tables/small_fashion_mnist_fast.csv
@@ -58,9 +59,13 @@ def main() -> None:
     args = parser.parse_args()
 
     checked = accuracies(args.table, args.seed)
+    untrained = []
     if args.cells is not None:
-        listed = pd.read_csv(args.cells)["arch"]
-        checked = checked[checked.index.isin(listed)]
+        listed = pd.read_csv(args.cells)
+        if "arch" not in listed.columns:
+            parser.error(f"--cells {args.cells}: no 'arch' column (it has: {', '.join(listed.columns)})")
+        untrained = [arch for arch in listed["arch"] if arch not in checked.index]
+        checked = checked[checked.index.isin(listed["arch"])]
     same = accuracies(args.reference, args.seed).reindex(checked.index)
     other = None
     if args.other_seed is not None:
@@ -82,6 +87,8 @@ def main() -> None:
     frame = pd.DataFrame(columns)
     print(frame.sort_values(f"reference seed {args.seed}", ascending=False).round(2).to_markdown())
     print(f"\n{len(checked)} cells")
+    if untrained:
+        print(f"left out, the table lacks seed {args.seed} of {len(untrained)} listed cells: {', '.join(untrained)}")
     if missing:
         print(f"left out, the reference lacks {seeds} of: {', '.join(missing)}")
     for label, (a, b) in pairs.items():

@@ -72,10 +72,22 @@ def test_a_cell_list_keeps_only_its_cells(script, tmp_path, monkeypatch, capsys)
     checked = write(tmp_path / "fast3.csv", [("a", 0, 91.0), ("b", 0, 92.0), ("c", 0, 86.0),
                                              ("d", 0, 93.0)])
     cells = tmp_path / "sample.csv"
-    pd.DataFrame({"arch": ["a", "c", "d"], "origin": ["#1", "#3", "#4"]}).to_csv(cells, index=False)
+    pd.DataFrame({"arch": ["a", "c", "d", "e"], "origin": ["#1", "#3", "#4", "#5"]}).to_csv(cells, index=False)
     monkeypatch.setattr(sys, "argv", ["x", "--table", checked, "--reference", reference,
                                       "--other-seed", "none", "--cells", str(cells)])
     script.main()
     out = capsys.readouterr().out
     assert "3 cells" in out and "| b " not in out
     assert "mean difference +2.333, Spearman 0.500" in out
+    assert "left out, the table lacks seed 0 of 1 listed cells: e" in out
+
+
+def test_a_cell_list_without_arch_is_refused(script, tmp_path, monkeypatch, capsys):
+    table = write(tmp_path / "t.csv", [("a", 0, 91.0), ("b", 0, 92.0)])
+    cells = tmp_path / "sample.csv"
+    pd.DataFrame({"cell": ["a", "b"]}).to_csv(cells, index=False)
+    monkeypatch.setattr(sys, "argv", ["x", "--table", table, "--reference", table,
+                                      "--other-seed", "none", "--cells", str(cells)])
+    with pytest.raises(SystemExit):
+        script.main()
+    assert "no 'arch' column (it has: cell)" in capsys.readouterr().err
