@@ -80,6 +80,14 @@ if want training; then
         bench cheap-val6k_val --protocol "$val6k" "${cache[@]}" "${timed[@]}"
         bench images16k_tse --protocol "$images16k" --signal tse "${cache[@]}"
         bench images16k_plus_vote --protocol "$images16k" --with-scores "$vote" "${cache[@]}"
+        # cheap-val6k's data at ref16's width (filters 16 and 32, a 256-unit classifier): is the
+        # narrow network, not the few images, what keeps cheap from ranking like fast? Thought
+        # of after the A_large set's first rows, so it is not one of the default rule's
+        # candidates (and not in `large`).
+        wide4k="{\"name\": \"wide4k\", $fields, \"lr\": 0.005, \"batch_size\": 32,
+            \"checkpoints_per_epoch\": 1, \"train_images\": 4000, \"val_images\": 6000,
+            \"filters\": [16, 32], \"fc_units\": 256}"
+        bench wide4k_val --protocol "$wide4k" "${cache[@]}" "${timed[@]}"
     fi
 fi
 
