@@ -64,9 +64,9 @@ if want training; then
     images16k="{\"name\": \"images16k\", $fields, \"lr\": 0.005, \"batch_size\": 64,
         \"checkpoints_per_epoch\": 2, \"train_images\": 16000, \"val_images\": 6000,
         \"filters\": [8, 16], \"fc_units\": 128}"
-    val6k="{\"name\": \"cheap-val6k\", $fields, \"lr\": 0.005, \"batch_size\": 32,
-        \"checkpoints_per_epoch\": 1, \"train_images\": 4000, \"val_images\": 6000,
-        \"filters\": [8, 16], \"fc_units\": 128}"
+    data4k="$fields, \"lr\": 0.005, \"batch_size\": 32, \"checkpoints_per_epoch\": 1,
+        \"train_images\": 4000, \"val_images\": 6000"
+    val6k="{\"name\": \"cheap-val6k\", $data4k, \"filters\": [8, 16], \"fc_units\": 128}"
     vote=synflow+naswot+jacob_cov
     timed=(--large "$large_train" --threads 1,2)
     bench cheap_val --protocol cheap "${cache[@]}" "${timed[@]}"
@@ -84,9 +84,7 @@ if want training; then
         # narrow network, not the few images, what keeps cheap from ranking like fast? Thought
         # of after the A_large set's first rows, so it is not one of the default rule's
         # candidates (and not in `large`).
-        wide4k="{\"name\": \"wide4k\", $fields, \"lr\": 0.005, \"batch_size\": 32,
-            \"checkpoints_per_epoch\": 1, \"train_images\": 4000, \"val_images\": 6000,
-            \"filters\": [16, 32], \"fc_units\": 256}"
+        wide4k="{\"name\": \"wide4k\", $data4k, \"filters\": [16, 32], \"fc_units\": 256}"
         bench wide4k_val --protocol "$wide4k" "${cache[@]}" "${timed[@]}"
     fi
 fi
