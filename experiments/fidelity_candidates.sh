@@ -16,7 +16,11 @@
 # Training candidates store their runs in reward_tables/evaluations/fidelity_small.sqlite, so a rerun costs lookups
 # (from scratch: about 64 x 2 cells per protocol, 3 s (cheap) to 60 s (ref16) each on one
 # thread). Set PYTHON for the interpreter, LARGE (default 20) for the A_large cells timed per
-# training-free candidate and LARGE_TRAIN (default 5) per training candidate.
+# training-free candidate and LARGE_TRAIN (default 5) per training candidate. JOBS=2 runs two
+# candidates at once, in `large` mode only (it times nothing, so candidates may share the cores):
+#
+#     JOBS=2 LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \
+#         bash experiments/fidelity_candidates.sh large
 set -euo pipefail
 
 py=${PYTHON:-python}
@@ -24,6 +28,11 @@ large=${LARGE:-20}
 large_train=${LARGE_TRAIN:-5}
 out=docs/data/fidelity
 mode=${1:-all}
+jobs_max=${JOBS:-1}
+if [ "$mode" != large ] && [ "$jobs_max" != 1 ]; then
+    echo "JOBS=$jobs_max: only \`large\` mode runs candidates side by side (the others time them)" >&2
+    exit 2
+fi
 if [ "$mode" = large ]; then
     : "${LARGE_REFERENCE:?large: set LARGE_REFERENCE to the A_large reference table (CSV)}"
     out=docs/data/fidelity_large/$(basename "$LARGE_REFERENCE" .csv)
@@ -36,9 +45,24 @@ want() {  # want SECTION: is this section of the candidates run in this mode?
 mkdir -p "$out"
 reference=()
 if [ -n "${LARGE_REFERENCE:-}" ]; then reference=(--large-reference "$LARGE_REFERENCE"); fi
-bench() {  # bench NAME ARGS...: one candidate
+bench() {  # bench NAME ARGS...: one candidate (in the background while JOBS allows)
     local name=$1; shift
-    "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1
+    if [ "$jobs_max" = 1 ]; then
+        "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1
+        return
+    fi
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
+    "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1 &
+}
+finish() {  # wait for every background candidate; fail if any failed
+    local rc
+    while true; do
+        wait -n && continue
+        rc=$?
+        [ "$rc" = 127 ] && return 0   # no job left
+        echo "fidelity_candidates.sh: a candidate failed (exit $rc)" >&2
+        return "$rc"
+    done
 }
 
 if want scores; then
@@ -107,4 +131,5 @@ if want reference; then
     bench ref32_seeds01_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 0,1 \
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
 fi
+finish
 "$py" experiments/fidelity_table.py "$out"
