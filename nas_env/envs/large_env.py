@@ -54,6 +54,10 @@ class NASCellLargeEnv(CellSearchEnv):
       does not end the search; its reward is `0.0` under r_val and `-100.0` under r_param, never
       better than the budget penalty.
 
+    `protocol="cheap"` is the default because, of every candidate reward tried, it ranked random
+    5-block cells most like one epoch of full-size training (`fast`), though weakly; the
+    training-free scores ranked them backwards (`docs/fidelity.md`, "All 40 random cells").
+
     Sizes (parameters, MACs) are those of the paper-size child network (filters 64 and 128, a
     4096-unit classifier), whatever narrower proxy a cheap protocol trains. The test accuracy is
     reported in `info`, never rewarded.
