@@ -96,25 +96,27 @@ def test_rows_in_the_table_agree_with_its_val_curve(rows):
         assert np.all(np.diff([epoch for epoch, _ in curve]) > 0)
 
 
-def test_the_cheap_table_covers_every_cell_under_the_cheap_protocol():
-    """reward_tables/small_mnist_cheap.csv: the cheap protocol on all 64 cells, exported from the
-    evaluation cache by experiments/bench_fidelity.py, served by the table env."""
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_the_cheap_table_covers_every_cell_under_the_cheap_protocol(dataset):
+    """reward_tables/small_<dataset>_cheap.csv: the cheap protocol on all 64 cells, exported from
+    the evaluation cache (experiments/export_cache.py), served by the table env."""
     import gymnasium as gym
 
     import nas_env  # noqa: F401
     from nas_env.training import PROTOCOLS
 
-    table = RewardTable(table_path("mnist", "cheap"))
+    table = RewardTable(table_path(dataset, "cheap"))
     assert len(table.df) == 64 and set(table.num_seeds.tolist()) == {1}
     assert Protocol.from_dict(table.meta["protocol"]) == PROTOCOLS["cheap"]
-    assert table.meta["dataset"] == "mnist" and table.meta["precision"] == "fp32"
+    assert table.meta["dataset"] == dataset and table.meta["precision"] == "fp32"
     for cell in (SmallCell("conv3x3", "max_pool2x2"), SmallCell("max_pool2x2", "max_pool2x2")):
         result = table.query(cell)
         assert {k: result[k] for k in ("trainable_parameters", "cell_parameters", "flops")} \
             == network_size(cell)
-    env = gym.make("NASCell-small-v0", protocol="cheap")
+    env = gym.make("NASCell-small-v0", dataset=dataset, protocol="cheap")
     env.reset(seed=0)
-    assert env.step([1, 5])[4]["protocol"] == "cheap"
+    info = env.step([1, 5])[4]
+    assert info["protocol"] == "cheap" and info["dataset"] == dataset
 
 
 @pytest.mark.parametrize("protocol", ["fast", "ref32"])
