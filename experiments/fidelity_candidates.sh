@@ -29,6 +29,10 @@ large_train=${LARGE_TRAIN:-5}
 out=docs/data/fidelity
 mode=${1:-all}
 jobs_max=${JOBS:-1}
+if ! [[ "$jobs_max" =~ ^[1-9][0-9]*$ ]]; then
+    echo "JOBS=$jobs_max: expected a whole number of candidates to run at once (1 or more)" >&2
+    exit 2
+fi
 if [ "$mode" != large ] && [ "$jobs_max" != 1 ]; then
     echo "JOBS=$jobs_max: only \`large\` mode runs candidates side by side (the others time them)" >&2
     exit 2
@@ -47,22 +51,22 @@ reference=()
 if [ -n "${LARGE_REFERENCE:-}" ]; then reference=(--large-reference "$LARGE_REFERENCE"); fi
 bench() {  # bench NAME ARGS...: one candidate (in the background while JOBS allows)
     local name=$1; shift
+    local run=("$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json")
     if [ "$jobs_max" = 1 ]; then
-        "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1
+        "${run[@]}" | tail -n 1
         return
     fi
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n; done
-    "$py" experiments/bench_fidelity.py --small "$@" "${reference[@]}" --out "$out/$name.json" | tail -n 1 &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do reap; done
+    "${run[@]}" | tail -n 1 &
 }
-finish() {  # wait for every background candidate; fail if any failed
-    local rc
-    while true; do
-        wait -n && continue
-        rc=$?
-        [ "$rc" = 127 ] && return 0   # no job left
+reap() {  # wait for one background candidate; stop the script if it failed; 127: none left
+    local rc=0
+    wait -n || rc=$?
+    if [ "$rc" != 0 ] && [ "$rc" != 127 ]; then
         echo "fidelity_candidates.sh: a candidate failed (exit $rc)" >&2
-        return "$rc"
-    done
+        exit "$rc"
+    fi
+    return "$rc"
 }
 
 if want scores; then
@@ -131,5 +135,5 @@ if want reference; then
     bench ref32_seeds01_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 0,1 \
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
 fi
-finish
+while reap; do :; done   # the candidates still running
 "$py" experiments/fidelity_table.py "$out"
