@@ -37,6 +37,12 @@ if [ "$mode" != large ] && [ "$jobs_max" != 1 ]; then
     echo "JOBS=$jobs_max: only \`large\` mode runs candidates side by side (the others time them)" >&2
     exit 2
 fi
+if [ "$jobs_max" != 1 ]; then
+    # Each candidate runs in its own process group (job control), which Ctrl-C at the terminal
+    # does not reach: an interrupted run stops its candidates itself.
+    set -m
+    trap 'for job in $(jobs -p); do kill -- "-$job" 2>/dev/null; done; exit 130' INT TERM
+fi
 if [ "$mode" = large ]; then
     : "${LARGE_REFERENCE:?large: set LARGE_REFERENCE to the A_large reference table (CSV)}"
     out=docs/data/fidelity_large/$(basename "$LARGE_REFERENCE" .csv)

@@ -55,8 +55,8 @@ class NASCellLargeEnv(CellSearchEnv):
       better than the budget penalty.
 
     `protocol="cheap"` is the default because, of every candidate reward tried, it ranked random
-    5-block cells most like one epoch of full-size training (`fast`), though weakly; the
-    training-free scores ranked them backwards (`docs/fidelity.md`, "All 40 random cells").
+    5-block cells most like one epoch of full-size training (`fast`), though weakly; no
+    training-free score ranked them above chance (`docs/fidelity.md`, "All 40 random cells").
 
     Sizes (parameters, MACs) are those of the paper-size child network (filters 64 and 128, a
     4096-unit classifier), whatever narrower proxy a cheap protocol trains. The test accuracy is
