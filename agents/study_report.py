@@ -245,8 +245,9 @@ def tuning_table(folder: Path, settings: dict[str, dict]) -> pd.DataFrame:
     """One row per PPO setting of a sweep under ``folder`` (``{setting}/ppo_seed{s}/``, with
     random search's seeds in ``random/``): how it differs from the defaults, seeds finished, the
     last-quarter mean, its difference from random search's on the same seeds (95% paired t
-    interval), the op entropy of the last quarter, and the median epochs and approximate KL of
-    the first 5 updates and of all."""
+    interval), the mean over all cells (how soon the setting got there), the distinct cells, the
+    op entropy of the last quarter, and the median epochs and approximate KL of the first 5
+    updates and of all. Random search has a row of its own, with its seeds and means."""
     from .ppo_sweep import ppo_config
 
     baseline, defaults, rows = load_study(folder / "random", methods=["random"]), ppo_config(), []
@@ -263,11 +264,21 @@ def tuning_table(folder: Path, settings: dict[str, dict]) -> pd.DataFrame:
             row.update({
                 "last quarter": np.mean([last_quarter(f["reward"]).mean() for f in searches.values()]),
                 "minus random": diff["mean"], "95% low": diff["low"], "95% high": diff["high"],
+                "all cells": np.mean([f["reward"].mean() for f in searches.values()]),
+                "distinct": np.mean([f["arch"].nunique() for f in searches.values()]),
                 "op entropy, last quarter": np.mean([op_entropy(last_quarter(f["arch"]))
                                                      for f in searches.values()]),
                 "epochs, updates 1-5": early["epochs"].median(), "epochs, all": logs["epochs"].median(),
                 "KL, updates 1-5": early["approx_kl"].median(), "KL, all": logs["approx_kl"].median()})
         rows.append(row)
+    if baseline:
+        rows.append({"setting": "random search", "changes": "", "seeds": len(baseline),
+                     "last quarter": np.mean([last_quarter(f["reward"]).mean()
+                                              for f in baseline.values()]),
+                     "all cells": np.mean([f["reward"].mean() for f in baseline.values()]),
+                     "distinct": np.mean([f["arch"].nunique() for f in baseline.values()]),
+                     "op entropy, last quarter": np.mean([op_entropy(last_quarter(f["arch"]))
+                                                          for f in baseline.values()])})
     return pd.DataFrame(rows)
 
 
@@ -296,6 +307,8 @@ def sweep_markdown(folder: Path, settings: dict[str, dict], seeds) -> str:
     return ("## PPO settings on the tuning seeds " + ", ".join(map(str, seeds)) + "\n\n"
             "Last quarter: the mean reward of each search's last quarter of cells, mean over "
             "seeds; minus random: its difference from random search's on the same seed, mean over "
-            "seeds with a 95% Student-t interval; epochs: per update, the epochs run before the KL "
+            "seeds with a 95% Student-t interval; all cells: the mean reward over all of each "
+            "search's cells (higher: it got there sooner); distinct: distinct cells per search; "
+            "epochs: per update, the epochs run before the KL "
             "limit stopped it (2: one gradient step); KL: SB3's approximate KL of the update's "
             "last epoch.\n\n" + markdown(tuning_table(folder, settings), ".3g") + "\n")

@@ -17,7 +17,8 @@ import pytest
 
 import nas_env.training
 import nas_env.zero_cost
-from agents.study_report import against_random, last_quarter, paired_interval, update_log
+from agents.study_report import (against_random, last_quarter, paired_interval, tuning_table,
+                                 update_log)
 from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,7 +155,7 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
         assert (out / "tuning" / name / "ppo_seed100" / "summary.json").exists()
         assert f"| {name} " in sweep
     assert (out / "tuning" / "random" / "random_seed100" / "summary.json").exists()
-    assert "epochs, updates 1-5" in sweep and not (out / "random_seed0").exists()
+    assert "epochs, updates 1-5" in sweep and "| random search " in sweep and not (out / "random_seed0").exists()
     # The reported study on the same cache: a sweep's cells replay, and a replay scores nothing.
     assert study("--methods", "random", "--seeds", "0", protocol="zc-vote") == 0
     forbid(monkeypatch, nas_env.zero_cost, "score_cell")
@@ -188,6 +189,37 @@ def test_the_paired_interval_is_students_t_over_seeds():
     assert one["mean"] == 0.5 and np.isnan(one["low"]) and np.isnan(one["high"])
     assert last_quarter(np.arange(400)).tolist() == list(range(300, 400))
     assert last_quarter([1.0, 2.0]).tolist() == [2.0]
+
+
+def test_the_sweep_table_gives_each_setting_against_random_search(tmp_path):
+    """Two seeds of one setting and of random search, 8 cells each, written by hand: the table's
+    last-quarter mean (the last 2 cells), its difference from random search's per seed, the mean
+    over all cells and the distinct cells, with random search's own row below."""
+    def write(folder, rewards, archs):
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text("{}")
+        pd.DataFrame({"reward": rewards, "arch": archs}).to_csv(folder / "evaluations.csv")
+
+    cell = {letter: f"|{op}~0|{op}~0|" for letter, op in zip(
+        "abcdefgh", ["conv3x3", "conv5x5", "conv7x7", "sep_conv3x3", "conv1x3_3x1", "max_pool2x2",
+                     "avg_pool2x2", "identity"])}  # eight distinct 1-block cells
+
+    def cells(letters):
+        return [cell[letter] for letter in letters]
+
+    sweep = tmp_path / "tuning"
+    write(sweep / "fast" / "ppo_seed100", [0, 0, 0, 0, 10, 10, 10, 10], cells("abcdeeee"))
+    write(sweep / "fast" / "ppo_seed101", [0, 0, 0, 0, 0, 0, 20, 20], cells("abcdefgg"))
+    write(sweep / "random" / "random_seed100", [5] * 8, cells("abcdefgh"))
+    write(sweep / "random" / "random_seed101", [1, 1, 1, 1, 1, 1, 3, 3], cells("abcdefgh"))
+    table = tuning_table(sweep, {"fast": {"target_kl": None}}).set_index("setting")
+    fast, random = table.loc["fast"], table.loc["random search"]
+    assert fast["seeds"] == 2 and fast["last quarter"] == 15.0  # (10 + 20) / 2
+    assert fast["minus random"] == pytest.approx(11.0)  # (10 - 5 + 20 - 3) / 2
+    assert fast["all cells"] == pytest.approx(5.0) and fast["distinct"] == 6.0  # 5 and 7 cells
+    assert "target_kl" in fast["changes"]
+    assert random["seeds"] == 2 and random["last quarter"] == 4.0 and random["distinct"] == 8.0
+    assert random["all cells"] == pytest.approx((5 + 1.5) / 2)
 
 
 REAL_ROOT = Path(os.environ.get("NAS_ENV_DATA", ROOT.parent / "shared" / "datasets"))
