@@ -25,6 +25,13 @@ its difference from random search's, paired by seed, with a 95% Student-t interv
 distinct cells, simulated training and wall hours; every search; the ops of the last quarter; the
 best cell of each search; and ``OUT/curves_{dataset}.png``.
 
+The best cells: ``--retrain fast`` then trains each finished search's best cell (its highest
+reward, the earliest on a tie) under that protocol on ``--retrain-seeds`` (default 0,1), into
+its own cache (``reward_tables/evaluations/large_{dataset}_fast.sqlite``), resumably, and the
+report sets them beside the best A_small cell of ``small_{dataset}_fast.csv`` and the paper's best
+A_large cell (``agents.study_retrain``); with ``--report-only`` it trains nothing and names the
+runs its cache lacks.
+
 PPO settings: ``--ppo-settings`` (a name of ``agents.ppo_sweep.SWEEP_SETTINGS`` or a JSON object
 of ``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study; the report
 gives every setting PPO ran with (the defaults may change between versions). To choose them,
@@ -37,6 +44,7 @@ against random search's and the epochs and KL of its updates.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -62,6 +70,7 @@ from nas_env.cli import parse_int_list, parse_protocol, positive_int, require_da
 from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
 from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol  # noqa: E402
+from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 
 METHODS = ("ppo", "random", "evolution")
@@ -138,6 +147,20 @@ def protocol_of(text: str):
     return value
 
 
+def retrain_protocol(text: str):
+    """``--retrain``: a training protocol's name or a JSON object of its fields."""
+    try:
+        value = parse_protocol(text)
+        if isinstance(value, dict):
+            Protocol.from_dict(value)
+        elif value not in PROTOCOLS:
+            raise ValueError("not a training protocol")
+    except (ValueError, TypeError) as err:
+        fail(f"--retrain {text!r}: {err}; allowed: {', '.join(PROTOCOLS)} or a JSON object of "
+             "protocol fields")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="exp3_study.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "seeds instead of the study, e.g. 100-104")
     p.add_argument("--tuning-settings", nargs="+", default=list(SWEEP_SETTINGS),
                    metavar="NAME|NAME=JSON", help="settings of the sweep (default: all named)")
+    p.add_argument("--retrain", default=None, metavar="PROTOCOL",
+                   help="after the searches, train each search's best cell with this training "
+                        "protocol (experiment 3: fast) on --retrain-seeds; with --report-only, "
+                        "report the runs its cache holds")
+    p.add_argument("--retrain-seeds", default="0,1", help="--retrain's training seeds "
+                   "(default: %(default)s)")
+    p.add_argument("--retrain-precision", default="auto", choices=["auto", "bf16", "fp32"],
+                   help="--retrain's precision (auto: the protocol's)")
+    p.add_argument("--retrain-cache", default=None, help="--retrain's evaluation cache (default: "
+                   "reward_tables/evaluations/large_{dataset}_{protocol}.sqlite)")
+    p.add_argument("--small-table", default=None, help="the A_small table whose best cell the "
+                   "retrained cells are set beside (default: the shipped "
+                   "small_{dataset}_{protocol}.csv of --retrain)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
     p.add_argument("--no-checkpoints", action="store_true")
@@ -308,7 +344,35 @@ def run_jobs(jobs: list[Job], workers: int) -> list[str]:
     return failed
 
 
-def report(args, jobs: list[Job]) -> str:
+def retrain(args) -> str:
+    """Train each finished search's best cell under ``--retrain`` on every ``--retrain-seeds``
+    (with ``--report-only``, read only what the cache holds), write
+    ``OUT/retrained_{protocol}.csv``, and return the report's section on them
+    (:mod:`agents.study_retrain`). Each run is cached as it finishes; SIGTERM or Ctrl-C saves the
+    run in training, so running the study again resumes it."""
+    from agents import study_retrain
+    from nas_env.evaluators import LiveEvaluator
+    from nas_env.run_checkpoint import default_checkpoint_dir, stop_on_signals
+
+    searches = sr.load_study(args.out, args.methods, args.seeds)
+    checkpoints = None if args.no_checkpoints else args.checkpoint_dir or str(default_checkpoint_dir())
+    evaluator = LiveEvaluator("large", args.dataset, args.retrain_value, data_root=args.data_root,
+                              train_seeds=args.retrain_seeds, cache=args.retrain_cache,
+                              precision=args.retrain_precision, threads=args.threads,
+                              checkpoint_dir=checkpoints)
+    with stop_on_signals(program="exp3_study.py",
+                         enabled=checkpoints is not None and not args.report_only), \
+            contextlib.closing(evaluator):
+        retrained, missing = study_retrain.retrain_best_cells(
+            searches, evaluator, args.retrain_seeds, cached_only=args.report_only,
+            log=lambda line: print(line, flush=True))
+    atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
+    return study_retrain.retrained_markdown(
+        retrained, study_retrain.best_small_cell(args.small_table), args.retrain_name,
+        Path(args.small_table).name, missing)
+
+
+def report(args, jobs: list[Job], retrained: str = "") -> str:
     """Write and return the study's (or the sweep's) ``report.md`` and figure."""
     kind, name, batch = args.kind, args.protocol_name, int(args.ppo_setting.get("n_steps", 20))
     head = (f"# Experiment 3, second round: {args.dataset}, protocol {name} ({kind}), "
@@ -330,9 +394,10 @@ def report(args, jobs: list[Job]) -> str:
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
             f"reward: {'score percentile' if name in SCORE_PROTOCOLS else 'validation accuracy (%)'}",
             batch)
-        head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"
+        if any(method == "ppo" for method, _ in searches):
+            head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"
     text = head + (sr.study_markdown(searches, args.out, figure.name) if searches
-                   else "No search has finished yet.\n")
+                   else "No search has finished yet.\n") + ("\n" + retrained if retrained else "")
     atomic_write_text(args.out / "report.md", text)
     return text
 
@@ -359,6 +424,24 @@ def main(argv: list[str] | None = None) -> int:
         args.tuning = dict(parse_settings(text) for text in args.tuning_settings)
         if "random" in args.tuning:
             fail("'random' names the sweep's random-search folder; name the setting otherwise")
+    if args.retrain:
+        if args.tuning:
+            fail("--retrain retrains the study's best cells; a sweep (--tuning-seeds) has none")
+        args.retrain_value = retrain_protocol(args.retrain)
+        args.retrain_name = (args.retrain_value if isinstance(args.retrain_value, str)
+                             else args.retrain_value["name"])
+        args.retrain_seeds = parse_seeds(args.retrain_seeds, "--retrain-seeds")
+        retrain_stem = f"{args.dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', args.retrain_name)}"
+        args.retrain_cache = args.retrain_cache or (
+            ROOT / "reward_tables" / "evaluations" / f"large_{retrain_stem}.sqlite")
+        if args.small_table is None:
+            try:
+                args.small_table = table_path(args.dataset, args.retrain_name)
+            except FileNotFoundError as err:
+                fail(f"--retrain {args.retrain}: no A_small table to set its cells beside ({err}); "
+                     "name one with --small-table")
+        elif not Path(args.small_table).is_file():
+            fail(f"--small-table {args.small_table}: no such file")
     if args.cells < BUDGET_RULE[kind]:
         print(f"exp3_study.py: warning: --cells {args.cells} is below the budget rule for a {kind} "
               f"reward ({BUDGET_RULE[kind]})", file=sys.stderr)
@@ -377,9 +460,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(jobs) - len(todo)} of {len(jobs)} searches finished; running {len(todo)}",
               flush=True)
     failed = [] if args.report_only else run_jobs(todo, args.workers)
+    retrained = retrain(args) if args.retrain else ""
     atomic_write_text(args.out / "study.json", json.dumps(
         {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=2) + "\n")
-    print(report(args, jobs))
+    print(report(args, jobs, retrained))
     if failed:
         print(f"exp3_study.py: failed: {', '.join(failed)} (see logs/ beside them)", file=sys.stderr)
     return 1 if failed else 0

@@ -39,12 +39,11 @@ import pandas as pd  # noqa: E402
 from agents.search_report import (  # noqa: E402
     ITERATION, best_cells, load_searches, mean_difference, op_counts, op_entropy, per_iteration,
     search_summary)
-from nas_env.benchmark import RewardTable, table_path  # noqa: E402
+from agents.study_retrain import PAPER_A_LARGE, best_small_cell  # noqa: E402
+from nas_env.benchmark import table_path  # noqa: E402
 from nas_env.drawing import draw_cell  # noqa: E402
 from nas_env.spaces import LargeCell, SmallCell  # noqa: E402
 
-PAPER_A_LARGE = (41.41, 42.97)
-"""Validation and test accuracy (%) of the paper's best A_large cell (its Table 3)."""
 LABELS = {"ppo": "PPO (autoregressive LSTM)", "random": "random search",
           "evolution": "regularized evolution", "reinforce": "REINFORCE"}
 
@@ -130,16 +129,14 @@ def against_paper_and_small(retrained: pd.DataFrame, small_table: Path) -> pd.Da
     """Each retrained cell's mean over its seeds beside the paper's best A_large cell (Table 3)
     and the best A_small cell (by mean validation accuracy) of the reward table ``small_table``:
     validation and test accuracy, seeds, multiply-accumulates of one image, precision."""
-    small = RewardTable(small_table).df
-    means = small.groupby("arch")[["validation_accuracy", "test_accuracy"]].mean()
-    best = means["validation_accuracy"].idxmax()
-    best_rows = small[small["arch"] == best]
+    best_rows = best_small_cell(small_table)
+    best = best_rows["arch"].iloc[0]
     rows = [{"cell": "paper's best A_large cell (Table 3)", "validation": PAPER_A_LARGE[0],
              "test": PAPER_A_LARGE[1], "seeds": "", "flops": "", "precision": ""},
             {"cell": f"best A_small cell {SmallCell.from_string(best).paper_name()} "
                      f"({small_table.name})",
-             "validation": means.loc[best, "validation_accuracy"],
-             "test": means.loc[best, "test_accuracy"],
+             "validation": best_rows["validation_accuracy"].mean(),
+             "test": best_rows["test_accuracy"].mean(),
              "seeds": ", ".join(str(s) for s in sorted(best_rows["seed"])),
              "flops": f"{int(best_rows['flops'].iloc[0]):,}",
              "precision": ", ".join(sorted(set(best_rows["precision"])))}]

@@ -19,6 +19,7 @@ import nas_env.training
 import nas_env.zero_cost
 from agents.study_report import (against_random, last_quarter, paired_interval, tuning_table,
                                  update_log)
+from agents.study_retrain import retrained_table
 from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,6 +174,11 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
     (["--protocol", "cheap", "--seeds", "a-b"], "--seeds 'a-b'; write seeds >= 0"),
     (["--protocol", "cheap", "--tuning-seeds", "3-5"], "overlap the reported --seeds"),
     (["--protocol", "cheap", "--methods", "annealing"], "invalid choice: 'annealing'"),
+    (["--protocol", "cheap", "--retrain", "zc-vote"], "--retrain 'zc-vote': not a training"),
+    (["--protocol", "cheap", "--tuning-seeds", "100", "--retrain", "fast"],
+     "a sweep (--tuning-seeds) has none"),
+    (["--protocol", "cheap", "--retrain", "fast", "--small-table", "nowhere.csv"],
+     "--small-table nowhere.csv: no such file"),
 ])
 def test_a_bad_flag_names_what_is_allowed(flags, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exited:
@@ -189,6 +195,57 @@ def test_the_paired_interval_is_students_t_over_seeds():
     assert one["mean"] == 0.5 and np.isnan(one["low"]) and np.isnan(one["high"])
     assert last_quarter(np.arange(400)).tolist() == list(range(300, 400))
     assert last_quarter([1.0, 2.0]).tolist() == [2.0]
+
+
+def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_small_cell(
+        study, tmp_path, monkeypatch, capsys):
+    out, fixture = tmp_path / "study", ROOT / "tests" / "fixtures" / "small_fixture.csv"
+    retrain = ["--retrain", TINY.replace('"tiny"', '"tiny-retrain"'), "--retrain-seeds", "0,1",
+               "--retrain-cache", str(tmp_path / "retrain.sqlite"), "--small-table", str(fixture)]
+    assert study("--methods", "random", "--seeds", "0-1", *retrain) == 0
+    retrained = pd.read_csv(out / "retrained_tiny-retrain.csv")
+    assert len(retrained) == 4 and set(retrained["source"]) == {"training"}
+    for seed in (0, 1):  # each search's best cell: its highest reward, the earliest on a tie
+        frame = pd.read_csv(out / f"random_seed{seed}" / "evaluations.csv")
+        runs = retrained[retrained["search_seed"] == seed]
+        assert set(runs["arch"]) == {frame.loc[frame["reward"].idxmax(), "arch"]}
+        assert runs["seed"].tolist() == [0, 1]
+    report = (out / "report.md").read_text()
+    assert "retrained under `tiny-retrain`" in report and "the paper's best A_large cell" in report
+    small = pd.read_csv(fixture)
+    best_small = small.groupby("arch")["validation_accuracy"].mean().idxmax()
+    assert f"best A_small cell `{best_small}`".replace("|", "\\|") in report and "of 2." in report
+    assert "PPO's settings" not in report  # no PPO search in this study
+
+    # Reported again without training: every run comes from the retraining's cache ...
+    forbid(monkeypatch, nas_env.training, "train_child")
+    assert study("--methods", "random", "--seeds", "0-1", "--report-only", *retrain) == 0
+    again = pd.read_csv(out / "retrained_tiny-retrain.csv")
+    assert set(again["source"]) == {"cache"}
+    assert again["validation_accuracy"].tolist() == retrained["validation_accuracy"].tolist()
+    # ... and with another cache, the report names the runs it still lacks.
+    retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "empty.sqlite")
+    capsys.readouterr()
+    assert study("--methods", "random", "--seeds", "0-1", "--report-only", *retrain) == 0
+    assert "Not in the cache yet (4 runs)" in capsys.readouterr().out
+
+
+def test_a_cell_beats_the_a_small_cell_only_by_more_than_both_spreads():
+    small = pd.DataFrame({"arch": ["|conv3x3~0|+|conv3x3~1|"] * 2, "validation_accuracy": [91.0, 91.06],
+                          "test_accuracy": [90.6, 90.64], "precision": ["fp32"] * 2})
+    retrained = pd.DataFrame({
+        "method": ["ppo", "ppo", "random", "random"], "search_seed": [0, 0, 0, 0],
+        "arch": ["a", "a", "b", "b"], "search_reward": [90.0, 90.0, 89.0, 89.0], "seed": [0, 1, 0, 1],
+        "validation_accuracy": [91.5, 91.7, 91.2, 91.6], "test_accuracy": [91.0] * 4})
+    table = retrained_table(retrained, small).set_index("cell")
+    ppo, random = table.loc["PPO, seed 0"], table.loc["random search, seed 0"]
+    # PPO: mean 91.6, spread 0.2; the A_small cell: mean 91.03, spread 0.06. 0.57 > 0.26.
+    assert ppo["minus A_small"] == pytest.approx(0.57) and ppo["spread"] == pytest.approx(0.2)
+    assert ppo["beats A_small by more than the spreads"] == "yes"
+    # Random search: mean 91.4, spread 0.4: 0.37 is above the A_small cell, not above 0.46.
+    assert random["minus A_small"] == pytest.approx(0.37)
+    assert random["beats A_small by more than the spreads"] == "no"
+    assert table.loc["the paper's best A_large cell (Table 3)", "validation"] == 41.41
 
 
 def test_the_sweep_table_gives_each_setting_against_random_search(tmp_path):

@@ -1,0 +1,141 @@
+"""The best cell of each search of a study, retrained under another protocol (experiment 3's
+second round: ``fast`` on the full dataset, two seeds), beside the best A_small cell of the same
+dataset and the paper's best A_large cell.
+
+A search's best cell is the one with its highest reward, the earliest where several tie (as in
+:func:`agents.study_report.best_cell_table`). :func:`retrain_best_cells` trains each of them with
+every seed through a :class:`~nas_env.evaluation.live.LiveEvaluator` (so each result is cached the
+moment it finishes, and a cell that several searches found is trained once), or only reads the
+cache. :func:`retrained_table` sets each search's cell beside the best A_small cell and says
+whether it beats that cell **by more than the two cells' seed spread**: the difference of their
+mean validation accuracies exceeds the sum of their spreads (highest seed minus lowest, each).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .study_report import LABELS
+
+PAPER_A_LARGE = (41.41, 42.97)
+"""Validation and test accuracy (%) of the paper's best A_large cell (Arora & Krone, Table 3)."""
+
+
+def best_cell_of_each(searches: dict) -> pd.DataFrame:
+    """One row per search (``method``, ``seed``): its best ``arch`` and that cell's ``reward``."""
+    rows = []
+    for (method, seed), frame in searches.items():
+        best = frame.loc[frame["reward"].idxmax()]
+        rows.append({"method": method, "search_seed": seed, "arch": str(best["arch"]),
+                     "search_reward": float(best["reward"])})
+    return pd.DataFrame(rows, columns=["method", "search_seed", "arch", "search_reward"])
+
+
+def retrain_best_cells(searches: dict, evaluator, seeds, cached_only: bool = False,
+                       log=print) -> tuple[pd.DataFrame, list[str]]:
+    """Each search's best cell under ``evaluator`` (a live A_large evaluator of the retraining
+    protocol) with every one of ``seeds``; ``cached_only``: train nothing, take what the cache
+    holds. Returns one row per (search, seed) with the validation and test accuracy, training
+    seconds, precision and where the result came from, and the runs still missing."""
+    from nas_env.spaces import LargeCell
+
+    rows, missing = [], []
+    for found in best_cell_of_each(searches).itertuples(index=False):
+        cell = LargeCell.from_string(found.arch)
+        for seed in seeds:
+            name = f"{found.method} seed {found.search_seed}: its best cell, seed {seed}"
+            result = (evaluator.cached_result(cell, seed) if cached_only
+                      else evaluator.evaluate_seed(cell, seed))
+            if result is None:
+                missing.append(name)
+                continue
+            rows.append({**found._asdict(), "seed": int(seed),
+                         "validation_accuracy": result["validation_accuracy"],
+                         "test_accuracy": result["test_accuracy"],
+                         "training_time": result["training_time"],
+                         "precision": result["precision"], "failure": result["failure"],
+                         "source": result["source"]})
+            log(f"{name}: validation {result['validation_accuracy']:.2f}, test "
+                f"{result['test_accuracy']:.2f} ({result['source']}, "
+                f"{result['training_time']:.0f} s)")
+    return pd.DataFrame(rows), missing
+
+
+def best_small_cell(table_path: Path) -> pd.DataFrame:
+    """The rows (one per seed) of the A_small reward table's best cell by mean validation
+    accuracy over its seeds."""
+    from nas_env.benchmark import RewardTable
+
+    small = RewardTable(table_path).df
+    best = small.groupby("arch")["validation_accuracy"].mean().idxmax()
+    return small[small["arch"] == best].reset_index(drop=True)
+
+
+def _spread(values) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(values.max() - values.min()) if len(values) > 1 else np.nan
+
+
+def retrained_table(retrained: pd.DataFrame, small: pd.DataFrame) -> pd.DataFrame:
+    """One row per search's retrained cell: its validation accuracy per seed, mean validation and
+    test, seed spread, its mean's difference from the best A_small cell's (``small``: that
+    cell's rows), and whether the difference exceeds the two spreads' sum; then the A_small cell
+    and the paper's best A_large cell, for reference."""
+    small_spread = _spread(small["validation_accuracy"])
+    small_mean = float(small["validation_accuracy"].mean())
+    rows = []
+    for (method, search_seed), runs in retrained.groupby(["method", "search_seed"], sort=False):
+        runs = runs.sort_values("seed")
+        spread = _spread(runs["validation_accuracy"])
+        difference = float(runs["validation_accuracy"].mean()) - small_mean
+        rows.append({
+            "cell": f"{LABELS.get(method, method)}, seed {search_seed}",
+            "search reward": float(runs["search_reward"].iloc[0]),
+            "validation by seed": ", ".join(f"{v:.2f}" for v in runs["validation_accuracy"]),
+            "validation": float(runs["validation_accuracy"].mean()),
+            "test": float(runs["test_accuracy"].mean()), "spread": spread,
+            "minus A_small": difference,
+            "beats A_small by more than the spreads":
+                "" if np.isnan(spread) or np.isnan(small_spread)
+                else "yes" if difference > spread + small_spread else "no"})
+    arch = small["arch"].iloc[0].replace("|", "\\|")  # a bar would end the table's cell
+    rows.append({"cell": f"best A_small cell `{arch}`",
+                 "validation by seed": ", ".join(f"{v:.2f}" for v in small["validation_accuracy"]),
+                 "validation": small_mean, "test": float(small["test_accuracy"].mean()),
+                 "spread": small_spread})
+    rows.append({"cell": "the paper's best A_large cell (Table 3)",
+                 "validation": PAPER_A_LARGE[0], "test": PAPER_A_LARGE[1]})
+    return pd.DataFrame(rows)
+
+
+def retrained_markdown(retrained: pd.DataFrame, small: pd.DataFrame, protocol: str,
+                       small_table: str, missing: list[str]) -> str:
+    """The report's section on the retrained cells (:func:`retrained_table`), with each cell's
+    string form and the runs not yet in the cache."""
+    from .study_report import markdown
+
+    text = (f"## The best cell of each search, retrained under `{protocol}`\n\n"
+            f"Validation and test accuracy (%) of each search's best cell trained under "
+            f"`{protocol}` on the seeds shown (precision: "
+            f"{', '.join(sorted(set(retrained['precision']))) if len(retrained) else '-'}), "
+            f"beside the best A_small cell of `{small_table}` (by mean validation over its "
+            f"seeds; precision {', '.join(sorted(set(small['precision'])))}). Spread: the "
+            "highest seed's validation minus the lowest's. The goal: a cell whose mean "
+            "validation beats the A_small cell's by more than the sum of the two spreads.\n\n")
+    if len(retrained):
+        table = retrained_table(retrained, small)
+        beats = int((table["beats A_small by more than the spreads"] == "yes").sum())
+        text += (markdown(table) + f"\n\nCells that beat the best A_small cell by more than the "
+                 f"spreads: {beats} of {retrained.groupby(['method', 'search_seed']).ngroups}."
+                 "\n\nThe cells:\n\n" + "\n".join(
+                     f"- {LABELS.get(m, m)}, seed {s}: `{a}`" for (m, s), a in
+                     retrained.groupby(["method", "search_seed"], sort=False)["arch"].first().items())
+                 + "\n")
+    else:
+        text += "No retraining has finished yet.\n"
+    if missing:
+        text += f"\nNot in the cache yet ({len(missing)} runs): {'; '.join(missing)}.\n"
+    return text
