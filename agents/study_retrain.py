@@ -5,8 +5,8 @@ dataset and the paper's best A_large cell.
 A search's best cell is the one with its highest reward, the earliest where several tie (as in
 :func:`agents.study_report.best_cell_table`). :func:`retrain_best_cells` trains each of them with
 every seed through a :class:`~nas_env.evaluation.live.LiveEvaluator` (so each result is cached the
-moment it finishes, and a cell that several searches found is trained once), or only reads the
-cache. :func:`retrained_table` sets each search's cell beside the best A_small cell and says
+moment it finishes, a cell that several searches found is trained once, and a process pool trains
+several runs at once), or only reads the cache. :func:`retrained_table` sets each search's cell beside the best A_small cell and says
 whether it beats that cell **by more than the two cells' seed spread**: the difference of their
 mean validation accuracies exceeds the sum of their spreads (highest seed minus lowest, each).
 """
@@ -37,30 +37,32 @@ def best_cell_of_each(searches: dict) -> pd.DataFrame:
 def retrain_best_cells(searches: dict, evaluator, seeds, cached_only: bool = False,
                        log=print) -> tuple[pd.DataFrame, list[str]]:
     """Each search's best cell under ``evaluator`` (a live A_large evaluator of the retraining
-    protocol) with every one of ``seeds``; ``cached_only``: train nothing, take what the cache
-    holds. Returns one row per (search, seed) with the validation and test accuracy, training
-    seconds, precision and where the result came from, and the runs still missing."""
+    protocol) with every one of ``seeds``, all runs handed to it at once (its backend may train
+    several together); ``cached_only``: train nothing, take what the cache holds. Returns one
+    row per (search, seed) with the validation and test accuracy, training seconds, precision and
+    where the result came from, and the runs still missing."""
     from nas_env.spaces import LargeCell
 
+    found = [(row, LargeCell.from_string(row.arch), int(seed))
+             for row in best_cell_of_each(searches).itertuples(index=False) for seed in seeds]
+    if cached_only:
+        results = [evaluator.cached_result(cell, seed) for _, cell, seed in found]
+    else:
+        results = evaluator.evaluate_seeds([(cell, seed) for _, cell, seed in found])
     rows, missing = [], []
-    for found in best_cell_of_each(searches).itertuples(index=False):
-        cell = LargeCell.from_string(found.arch)
-        for seed in seeds:
-            name = f"{found.method} seed {found.search_seed}: its best cell, seed {seed}"
-            result = (evaluator.cached_result(cell, seed) if cached_only
-                      else evaluator.evaluate_seed(cell, seed))
-            if result is None:
-                missing.append(name)
-                continue
-            rows.append({**found._asdict(), "seed": int(seed),
-                         "validation_accuracy": result["validation_accuracy"],
-                         "test_accuracy": result["test_accuracy"],
-                         "training_time": result["training_time"],
-                         "precision": result["precision"], "failure": result["failure"],
-                         "source": result["source"]})
-            log(f"{name}: validation {result['validation_accuracy']:.2f}, test "
-                f"{result['test_accuracy']:.2f} ({result['source']}, "
-                f"{result['training_time']:.0f} s)")
+    for (row, _, seed), result in zip(found, results):
+        name = f"{LABELS.get(row.method, row.method)} seed {row.search_seed}'s best cell, seed {seed}"
+        if result is None:
+            missing.append(name)
+            continue
+        rows.append({**row._asdict(), "seed": seed,
+                     "validation_accuracy": result["validation_accuracy"],
+                     "test_accuracy": result["test_accuracy"],
+                     "training_time": result["training_time"],
+                     "precision": result["precision"], "failure": result["failure"],
+                     "source": result["source"]})
+        log(f"{name}: validation {result['validation_accuracy']:.2f}, test "
+            f"{result['test_accuracy']:.2f} ({result['source']}, {result['training_time']:.0f} s)")
     return pd.DataFrame(rows), missing
 
 

@@ -29,8 +29,8 @@ The best cells: ``--retrain fast`` then trains each finished search's best cell 
 reward, the earliest on a tie) under that protocol on ``--retrain-seeds`` (default 0,1), into
 its own cache (``reward_tables/evaluations/large_{dataset}_fast.sqlite``), resumably, and the
 report sets them beside the best A_small cell of ``small_{dataset}_fast.csv`` and the paper's best
-A_large cell (``agents.study_retrain``); with ``--report-only`` it trains nothing and names the
-runs its cache lacks.
+A_large cell (``agents.study_retrain``); ``--workers N`` trains N of those runs at once. With
+``--report-only`` it trains nothing and names the runs its cache lacks.
 
 PPO settings: ``--ppo-settings`` (a name of ``agents.ppo_sweep.SWEEP_SETTINGS`` or a JSON object
 of ``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study; the report
@@ -359,7 +359,9 @@ def retrain(args) -> str:
     evaluator = LiveEvaluator("large", args.dataset, args.retrain_value, data_root=args.data_root,
                               train_seeds=args.retrain_seeds, cache=args.retrain_cache,
                               precision=args.retrain_precision, threads=args.threads,
-                              checkpoint_dir=checkpoints)
+                              checkpoint_dir=checkpoints,
+                              backend="process" if args.workers > 1 else "inline",
+                              workers=args.workers)
     with stop_on_signals(program="exp3_study.py",
                          enabled=checkpoints is not None and not args.report_only), \
             contextlib.closing(evaluator):

@@ -202,7 +202,7 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     out, fixture = tmp_path / "study", ROOT / "tests" / "fixtures" / "small_fixture.csv"
     retrain = ["--retrain", TINY.replace('"tiny"', '"tiny-retrain"'), "--retrain-seeds", "0,1",
                "--retrain-cache", str(tmp_path / "retrain.sqlite"), "--small-table", str(fixture)]
-    assert study("--methods", "random", "--seeds", "0-1", *retrain) == 0
+    assert study("--methods", "random", "--seeds", "0-1", "--workers", "2", *retrain) == 0
     retrained = pd.read_csv(out / "retrained_tiny-retrain.csv")
     assert len(retrained) == 4 and set(retrained["source"]) == {"training"}
     for seed in (0, 1):  # each search's best cell: its highest reward, the earliest on a tie

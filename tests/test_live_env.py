@@ -260,3 +260,18 @@ def test_a_live_evaluator_gives_each_run_its_checkpoint_folder(synthetic_data_ro
     evaluator.close()
     assert seen == [(str(folder), 60.0)] and result["source"] == "training"
     assert not list(folder.glob("*.pt"))  # a finished run leaves no checkpoint behind
+
+
+def test_several_seeds_are_trained_together_and_a_repeat_once(synthetic_data_root, tmp_path):
+    evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
+                              cache=tmp_path / "c.sqlite", threads=1)
+    other = LargeCell([(0, 0, "conv5x5", "identity")])
+    first = evaluator.evaluate_seeds([(CELL, 3), (other, 0), (CELL, 3)])
+    assert [r["source"] for r in first] == ["training", "training", "cache"]
+    assert [r["arch"] for r in first] == [CELL.to_string(), other.to_string(), CELL.to_string()]
+    assert first[0]["validation_accuracy"] == first[2]["validation_accuracy"]
+    assert evaluator.evaluate_seed(other, 0) == dict(first[1], source="cache")
+    assert evaluator.cached_result(CELL, 3)["validation_accuracy"] == first[0]["validation_accuracy"]
+    with pytest.raises(ValueError, match="A_small cell"):
+        evaluator.evaluate_seeds([(SmallCell("conv3x3", "conv3x3"), 0)])
+    evaluator.close()

@@ -160,8 +160,25 @@ class LiveEvaluator(Evaluator):
     def evaluate_seed(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult:
         """One training seed's result (any seed, not only ``train_seeds``): cached, else trained
         and stored."""
-        self._check_space(cell)
-        return dict(self._results([(cell, int(seed))])[(cell.key, int(seed))], arch=cell.to_string())
+        return self.evaluate_seeds([(cell, seed)])[0]
+
+    def evaluate_seeds(self, pairs: Sequence[tuple[SmallCell | LargeCell, int]]) -> list[EvalResult]:
+        """The result of each ``(cell, seed)`` of ``pairs`` (any seeds, not only
+        ``train_seeds``), in their order: cached, else trained, the missing runs handed to the
+        backend together (a ``"process"`` pool trains ``workers`` of them at once) and each
+        stored the moment it finishes. A pair asked twice is trained once; its repeat is
+        reported with ``source="cache"``."""
+        for cell, _ in pairs:
+            self._check_space(cell)
+        pairs = [(cell, int(seed)) for cell, seed in pairs]
+        results, served, answers = self._results(pairs), set(), []
+        for cell, seed in pairs:
+            result = dict(results[(cell.key, seed)], arch=cell.to_string())
+            if (cell.key, seed) in served and result["source"] == "training":
+                result["source"] = "cache"
+            served.add((cell.key, seed))
+            answers.append(result)
+        return answers
 
     def cached_result(self, cell: SmallCell | LargeCell, seed: int) -> EvalResult | None:
         """One training seed's result if the cache holds it, else ``None``; trains nothing."""
