@@ -241,6 +241,17 @@ def update_log(run_dir: Path) -> pd.DataFrame:
                          .to_numpy()})
 
 
+def _sweep_means(searches: dict) -> dict:
+    """Means over ``searches`` of their last-quarter reward, reward over all cells, distinct
+    cells and op entropy of the last quarter."""
+    frames = searches.values()
+    return {"last quarter": np.mean([last_quarter(f["reward"]).mean() for f in frames]),
+            "all cells": np.mean([f["reward"].mean() for f in frames]),
+            "distinct": np.mean([f["arch"].nunique() for f in frames]),
+            "op entropy, last quarter": np.mean([op_entropy(last_quarter(f["arch"]))
+                                                 for f in frames])}
+
+
 def tuning_table(folder: Path, settings: dict[str, dict]) -> pd.DataFrame:
     """One row per PPO setting of a sweep under ``folder`` (``{setting}/ppo_seed{s}/``, with
     random search's seeds in ``random/``): how it differs from the defaults, seeds finished, the
@@ -262,23 +273,14 @@ def tuning_table(folder: Path, settings: dict[str, dict]) -> pd.DataFrame:
             early = logs[logs["update"] <= 5]
             diff = against_random({**searches, **baseline}, "ppo")
             row.update({
-                "last quarter": np.mean([last_quarter(f["reward"]).mean() for f in searches.values()]),
+                **_sweep_means(searches),
                 "minus random": diff["mean"], "95% low": diff["low"], "95% high": diff["high"],
-                "all cells": np.mean([f["reward"].mean() for f in searches.values()]),
-                "distinct": np.mean([f["arch"].nunique() for f in searches.values()]),
-                "op entropy, last quarter": np.mean([op_entropy(last_quarter(f["arch"]))
-                                                     for f in searches.values()]),
                 "epochs, updates 1-5": early["epochs"].median(), "epochs, all": logs["epochs"].median(),
                 "KL, updates 1-5": early["approx_kl"].median(), "KL, all": logs["approx_kl"].median()})
         rows.append(row)
     if baseline:
         rows.append({"setting": "random search", "changes": "", "seeds": len(baseline),
-                     "last quarter": np.mean([last_quarter(f["reward"]).mean()
-                                              for f in baseline.values()]),
-                     "all cells": np.mean([f["reward"].mean() for f in baseline.values()]),
-                     "distinct": np.mean([f["arch"].nunique() for f in baseline.values()]),
-                     "op entropy, last quarter": np.mean([op_entropy(last_quarter(f["arch"]))
-                                                          for f in baseline.values()])})
+                     **_sweep_means(baseline)})
     return pd.DataFrame(rows)
 
 

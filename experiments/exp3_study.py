@@ -131,34 +131,30 @@ def parse_seeds(text: str, flag: str) -> list[int]:
     return sorted(set(seeds))
 
 
-def protocol_of(text: str):
-    """``--protocol``: a name of a training or a training-free protocol, or a JSON object of
-    :class:`~nas_env.protocols.Protocol` fields; returns what ``nas-env search`` records."""
-    allowed = (f"{', '.join(PROTOCOLS)} (training), {', '.join(SCORE_PROTOCOLS)} (training-free)"
-               ", or a JSON object of protocol fields")
+def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False):
+    """``flag``'s value: a name of a training or (unless ``training_only``) a training-free
+    protocol, or a JSON object of :class:`~nas_env.protocols.Protocol` fields; returns what
+    ``nas-env search`` records."""
+    allowed = f"{', '.join(PROTOCOLS)} (training), " + (
+        "" if training_only else f"{', '.join(SCORE_PROTOCOLS)} (training-free), ") + (
+        "or a JSON object of protocol fields")
     try:
         value = parse_protocol(text)
         if isinstance(value, dict):
             Protocol.from_dict(value)
+        elif value in SCORE_PROTOCOLS and training_only:
+            raise ValueError("not a training protocol")
         elif value not in PROTOCOLS and value not in SCORE_PROTOCOLS:
             raise ValueError("unknown")
     except (ValueError, TypeError) as err:
-        fail(f"--protocol {text!r}: {err}; allowed: {allowed}")
+        fail(f"{flag} {text!r}: {err}; allowed: {allowed}")
     return value
 
 
-def retrain_protocol(text: str):
-    """``--retrain``: a training protocol's name or a JSON object of its fields."""
-    try:
-        value = parse_protocol(text)
-        if isinstance(value, dict):
-            Protocol.from_dict(value)
-        elif value not in PROTOCOLS:
-            raise ValueError("not a training protocol")
-    except (ValueError, TypeError) as err:
-        fail(f"--retrain {text!r}: {err}; allowed: {', '.join(PROTOCOLS)} or a JSON object of "
-             "protocol fields")
-    return value
+def file_stem(dataset: str, value) -> str:
+    """``{dataset}_{protocol name}`` for file names, the name's odd characters as ``_``."""
+    name = value if isinstance(value, str) else value["name"]
+    return f"{dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -411,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     value = args.protocol_value = protocol_of(args.protocol)
     kind = args.kind = "training-free" if trains_nothing(value) else "training-based"
     args.cells = args.cells or BUDGET_RULE[kind]
-    name = args.protocol_name = value if isinstance(value, str) else value["name"]
-    stem = f"{args.dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+    args.protocol_name = value if isinstance(value, str) else value["name"]
+    stem = file_stem(args.dataset, value)
     args.cache_path = args.cache_path or ROOT / "reward_tables" / "evaluations" / f"large_{stem}.sqlite"
     args.out = Path(args.out_dir or f"runs/exp3_study/{stem}")
     args.seeds = parse_seeds(args.seeds, "--seeds")
@@ -429,13 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.retrain:
         if args.tuning:
             fail("--retrain retrains the study's best cells; a sweep (--tuning-seeds) has none")
-        args.retrain_value = retrain_protocol(args.retrain)
-        args.retrain_name = (args.retrain_value if isinstance(args.retrain_value, str)
-                             else args.retrain_value["name"])
+        value = args.retrain_value = protocol_of(args.retrain, "--retrain", training_only=True)
+        args.retrain_name = value if isinstance(value, str) else value["name"]
         args.retrain_seeds = parse_seeds(args.retrain_seeds, "--retrain-seeds")
-        retrain_stem = f"{args.dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', args.retrain_name)}"
         args.retrain_cache = args.retrain_cache or (
-            ROOT / "reward_tables" / "evaluations" / f"large_{retrain_stem}.sqlite")
+            ROOT / "reward_tables" / "evaluations" / f"large_{file_stem(args.dataset, value)}.sqlite")
         if args.small_table is None:
             try:
                 args.small_table = table_path(args.dataset, args.retrain_name)

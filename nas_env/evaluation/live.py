@@ -175,7 +175,7 @@ class LiveEvaluator(Evaluator):
         for cell, seed in pairs:
             result = dict(results[(cell.key, seed)], arch=cell.to_string())
             if (cell.key, seed) in served and result["source"] == "training":
-                result["source"] = "cache"
+                result["source"] = "cache"  # trained once for these pairs, served twice
             served.add((cell.key, seed))
             answers.append(result)
         return answers
@@ -200,19 +200,8 @@ class LiveEvaluator(Evaluator):
             self._check_space(cell)
         rngs = list(rngs) if rngs is not None else [None] * len(cells)
         wanted = [(cell, self._seeds(rng)) for cell, rng in zip(cells, rngs)]
-        results = self._results([(cell, s) for cell, seeds in wanted for s in seeds])
-        served: set[tuple[str, int]] = set()
-        batch = []
-        for cell, seeds in wanted:
-            per_seed = []
-            for seed in seeds:
-                result = dict(results[(cell.key, seed)], arch=cell.to_string())
-                if (cell.key, seed) in served and result["source"] == "training":
-                    result["source"] = "cache"  # trained once for this batch, served twice
-                served.add((cell.key, seed))
-                per_seed.append(result)
-            batch.append(mean_result(per_seed))
-        return batch
+        per_seed = iter(self.evaluate_seeds([(cell, s) for cell, seeds in wanted for s in seeds]))
+        return [mean_result([next(per_seed) for _ in seeds]) for _, seeds in wanted]
 
     def _results(self, pairs: list) -> dict[tuple[str, int], EvalResult]:
         """The result of every distinct (cell, seed) in ``pairs``: cached, else trained by the
