@@ -234,11 +234,20 @@ def plan(args) -> list[Job]:
 
 
 def state(job: Job) -> str:
-    """``finished``, ``to run``, ``partial`` (interrupted: rerun, replaying), ``shorter`` (finished
-    with fewer cells: rerun, replaying, to extend it), or what differs from the study's settings."""
+    """``finished``, ``to run``, ``partial (progress.csv: N of M cells)`` (started before, by its
+    ``attempts.csv``, and not finished: rerun, replaying; ``progress.csv`` is rewritten every 20
+    cells, so N lags the cache by up to 19), ``shorter`` (finished with fewer cells: rerun,
+    replaying, to extend it), or what differs from the study's settings."""
     path = job.folder / "summary.json"
     if not path.exists():
-        return "partial" if (job.folder / "progress.csv").exists() else "to run"
+        progress = job.folder / "progress.csv"
+        if not progress.exists() and not (job.folder / "attempts.csv").exists():
+            return "to run"
+        saved = 0
+        if progress.exists():
+            with progress.open() as rows:
+                saved = max(sum(1 for _ in rows) - 1, 0)
+        return f"partial (progress.csv: {saved} of {job.expect['cells']} cells)"
     summary = json.loads(path.read_text())
     differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
                if k not in ("cells", "ppo_config") and summary.get(k) != v]

@@ -117,7 +117,8 @@ def test_a_study_reports_against_random_resumes_and_replays_from_its_cache(
     assert "hold searches with other settings" in capsys.readouterr().err
 
 
-def test_an_interrupted_study_resumes_training_only_what_is_left(study, tmp_path, monkeypatch):
+def test_an_interrupted_study_resumes_training_only_what_is_left(study, tmp_path, monkeypatch,
+                                                                  capsys):
     out, real, calls = tmp_path / "study", nas_env.training.train_child, []
 
     def stopped_at_the_third(*args, **kwargs):
@@ -132,6 +133,13 @@ def test_an_interrupted_study_resumes_training_only_what_is_left(study, tmp_path
     assert exited.value.code == 130 and attempts(out / "random_seed0")["status"].tolist() == ["stopped"]
     assert not (out / "random_seed0" / "summary.json").exists()
     assert not (out / "evolution_seed0").exists()
+    # --dry-run tells the started search from the one never run (progress.csv is written every
+    # 20 cells, so after 2 cells it has none).
+    capsys.readouterr()
+    assert study("--methods", "random", "evolution", "--seeds", "0", "--dry-run") == 0
+    states = capsys.readouterr().out
+    assert "random_seed0: partial (progress.csv: 0 of 8 cells)" in states
+    assert "evolution_seed0: to run" in states
 
     calls.clear()
     monkeypatch.setattr(nas_env.training, "train_child", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
