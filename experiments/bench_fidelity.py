@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 
 from nas_env.benchmark import RewardTable, table_path
-from nas_env.cli import parse_int_list, parse_protocol
+from nas_env.cli import parse_int_list, parse_protocol, protocol_name
 from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
 from nas_env.fidelity import RankModel, rank_average, rank_fidelity, spearman_text
@@ -96,7 +96,7 @@ class Candidate:
             kind, names = args.score
             return {"score": names[0], "vote": "vote(" + " + ".join(names) + ")",
                     "model": f"model(" + " + ".join(names) + f"; fitted on {args.fit_on})"}[kind]
-        proto = args.protocol if isinstance(args.protocol, str) else args.protocol["name"]
+        proto = protocol_name(args.protocol)
         signal = "validation accuracy" if args.signal == "val" else "-TSE"
         seeds = ", ".join(map(str, args.train_seeds))
         if len(args.train_seeds) > 1:

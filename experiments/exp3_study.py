@@ -66,7 +66,8 @@ if str(ROOT) not in sys.path:
 
 from agents import study_report as sr  # noqa: E402
 from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
-from nas_env.cli import parse_int_list, parse_protocol, positive_int, require_dataset  # noqa: E402
+from nas_env.cli import (parse_int_list, parse_protocol, positive_int, protocol_name,  # noqa: E402
+                         require_dataset)
 from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
 from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol  # noqa: E402
@@ -153,8 +154,7 @@ def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False
 
 def file_stem(dataset: str, value) -> str:
     """``{dataset}_{protocol name}`` for file names, the name's odd characters as ``_``."""
-    name = value if isinstance(value, str) else value["name"]
-    return f"{dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}"
+    return f"{dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', protocol_name(value))}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,12 +241,13 @@ def state(job: Job) -> str:
     path = job.folder / "summary.json"
     if not path.exists():
         progress = job.folder / "progress.csv"
-        if not progress.exists() and not (job.folder / "attempts.csv").exists():
-            return "to run"
-        saved = 0
         if progress.exists():
             with progress.open() as rows:
                 saved = max(sum(1 for _ in rows) - 1, 0)
+        elif (job.folder / "attempts.csv").exists():
+            saved = 0
+        else:
+            return "to run"
         return f"partial (progress.csv: {saved} of {job.expect['cells']} cells)"
     summary = json.loads(path.read_text())
     differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     value = args.protocol_value = protocol_of(args.protocol)
     kind = args.kind = "training-free" if trains_nothing(value) else "training-based"
     args.cells = args.cells or BUDGET_RULE[kind]
-    args.protocol_name = value if isinstance(value, str) else value["name"]
+    args.protocol_name = protocol_name(value)
     stem = file_stem(args.dataset, value)
     args.cache_path = args.cache_path or ROOT / "reward_tables" / "evaluations" / f"large_{stem}.sqlite"
     args.out = Path(args.out_dir or f"runs/exp3_study/{stem}")
@@ -435,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tuning:
             fail("--retrain retrains the study's best cells; a sweep (--tuning-seeds) has none")
         value = args.retrain_value = protocol_of(args.retrain, "--retrain", training_only=True)
-        args.retrain_name = value if isinstance(value, str) else value["name"]
+        args.retrain_name = protocol_name(value)
         args.retrain_seeds = parse_seeds(args.retrain_seeds, "--retrain-seeds")
         args.retrain_cache = args.retrain_cache or (
             ROOT / "reward_tables" / "evaluations" / f"large_{file_stem(args.dataset, value)}.sqlite")

@@ -80,6 +80,12 @@ def parse_protocol(text: str):
     return json.loads(text) if text.lstrip().startswith("{") else text
 
 
+def protocol_name(value) -> str:
+    """The name of a :func:`parse_protocol` value: the name itself, or the JSON object's
+    ``name`` field."""
+    return value if isinstance(value, str) else value["name"]
+
+
 def parse_json_object(text: str) -> dict:
     """A flag's JSON object (``--env-kwargs '{"blocks": 3}'``); anything else is an argparse error
     that quotes the value and says what is allowed."""
