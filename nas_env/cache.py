@@ -10,8 +10,9 @@ version of the training code is never served. Each row also records the identity
 library versions and when it was written (NAS-Bench-101 keeps every evaluation with its budget and
 repeat the same way).
 
-- The file is SQLite in WAL mode: several processes may read and write one cache at once; a
-  writer waits for another's lock (up to ``timeout`` seconds) instead of failing.
+- The file is SQLite in WAL mode: several processes may read and write one cache at once, and
+  open a new one at the same moment; a writer waits for another's lock (up to ``timeout``
+  seconds) instead of failing, and a lock held longer raises :class:`CacheLockedError`.
 - A row is written in one transaction after its evaluation finished, so an interrupted
   evaluation leaves no row and a reader never sees half of one.
 - The first result stored for an identity wins; a second ``put`` of it is ignored, except that
@@ -41,6 +42,7 @@ import math
 import os
 import platform
 import sqlite3
+import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -75,6 +77,30 @@ class CacheFileError(RuntimeError):
     """The cache file cannot be read as an evaluation cache (corrupt, or not SQLite)."""
 
 
+class CacheLockedError(TimeoutError):
+    """Another process held the cache file's lock for longer than the cache's ``timeout``."""
+
+
+def _is_lock_error(err: sqlite3.Error) -> bool:
+    return (getattr(err, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY,
+                                                            sqlite3.SQLITE_LOCKED)
+
+
+def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Put the file in WAL mode (a no-op once it is). Switching a new file needs it to itself, and
+    where another process is switching it at the same moment SQLite answers "locked" at once
+    rather than wait (both would wait for ever), so the switch is tried again until
+    ``deadline`` (``time.monotonic()``)."""
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if not _is_lock_error(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def default_cache_path() -> Path:
     """``$XDG_CACHE_HOME/nas_env/evaluations.sqlite``, else ``~/.cache/nas_env/evaluations.sqlite``."""
     return user_cache_dir() / "evaluations.sqlite"
@@ -101,19 +127,26 @@ class EvaluationCache:
         under the user cache directory.
     :param timeout: seconds a writer waits for another process's lock.
     :raises CacheFileError: if ``path`` exists but is not a readable cache.
+    :raises CacheLockedError: if another process held its lock for more than ``timeout``.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + timeout
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             # Read before writing anything: a damaged file is reported, never modified.
             self._conn.execute("SELECT name FROM sqlite_master").fetchall()
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(self._conn, deadline)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
         except sqlite3.DatabaseError as err:
+            if _is_lock_error(err):
+                raise CacheLockedError(
+                    f"{self.path}: another process held the cache's lock for more than "
+                    f"{timeout:g} s ({err}). Wait for it to finish, or pass a longer timeout."
+                ) from None
             raise CacheFileError(
                 f"{self.path} is not a readable evaluation cache ({err}). It was left as it is: "
                 "move it aside to start a new cache there, or pass another cache_path "

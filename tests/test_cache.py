@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nas_env.cache import CacheFileError, EvaluationCache
+from nas_env.cache import CacheFileError, CacheLockedError, EvaluationCache
 from nas_env.identity import identity_hash, run_identity
 from nas_env.spaces import LargeCell
 from nas_env.training import PROTOCOLS, Protocol
@@ -174,6 +175,72 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path):
     cache = EvaluationCache(path)
     assert len(cache) == 300
     assert {row["arch_key"] for row in cache.rows()} == {cell_number(i).key for i in range(300)}
+
+
+def _open_new_caches(folder: str, count: int, barrier) -> None:
+    for i in range(count):
+        barrier.wait(timeout=60)
+        EvaluationCache(os.path.join(folder, f"new{i}.sqlite")).close()
+
+
+def test_processes_opening_one_new_cache_at_once_all_get_it(tmp_path):
+    # Switching a new file to WAL mode at the same moment as another process made SQLite answer
+    # "database is locked" at once in about 1 of 40 tries (two searches started on a new cache).
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(3)
+    workers = [ctx.Process(target=_open_new_caches, args=(str(tmp_path), 40, barrier))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+        assert w.exitcode == 0
+    for i in range(40):
+        conn = sqlite3.connect(tmp_path / f"new{i}.sqlite")
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        conn.close()
+
+
+def test_switching_to_wal_is_tried_again_while_another_process_holds_the_file(tmp_path,
+                                                                              monkeypatch):
+    class Contended:
+        """A connection whose first two WAL switches meet another process's lock."""
+
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.conn, self.refusals = conn, 2
+
+        def execute(self, sql: str, *args):
+            if sql == "PRAGMA journal_mode=WAL" and self.refusals:
+                self.refusals -= 1
+                err = sqlite3.OperationalError("database is locked")
+                err.sqlite_errorcode = sqlite3.SQLITE_BUSY
+                raise err
+            return self.conn.execute(sql, *args)
+
+        def __getattr__(self, name: str):
+            return getattr(self.conn, name)
+
+    connect = sqlite3.connect
+    opened = []
+    monkeypatch.setattr(sqlite3, "connect",
+                        lambda *a, **k: opened.append(Contended(connect(*a, **k))) or opened[-1])
+    cache = EvaluationCache(tmp_path / "c.sqlite")
+    assert opened[0].refusals == 0 and len(cache) == 0
+    assert cache._conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_lock_held_past_the_timeout_is_named_as_such(tmp_path):
+    path = tmp_path / "busy.sqlite"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN")
+    other.execute("SELECT * FROM t").fetchall()  # holds a read lock on a file not yet in WAL mode
+    with pytest.raises(CacheLockedError, match="busy.sqlite.*held the cache's lock for more than "
+                                               "0.2 s"):
+        EvaluationCache(path, timeout=0.2)
+    other.execute("COMMIT")
+    other.close()
+    assert len(EvaluationCache(path)) == 0  # nothing was damaged: it opens once the lock is gone
 
 
 KILLED_EVALUATION = """
