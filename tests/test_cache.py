@@ -184,8 +184,9 @@ def _open_new_caches(folder: str, count: int, barrier) -> None:
 
 
 def test_processes_opening_one_new_cache_at_once_all_get_it(tmp_path):
-    # Switching a new file to WAL mode at the same moment as another process made SQLite answer
-    # "database is locked" at once in about 1 of 40 tries (two searches started on a new cache).
+    # Switching a new file to WAL mode at the same moment as another process can make SQLite
+    # answer "database is locked" at once (two searches started on a new cache); on the code
+    # without the retry this test fails in some runs, the next test in every run.
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(3)
     workers = [ctx.Process(target=_open_new_caches, args=(str(tmp_path), 40, barrier))
