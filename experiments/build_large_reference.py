@@ -61,6 +61,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=parse_int_list, default=[0, 1], help="training seeds (default: 0,1)")
     parser.add_argument("--precision", default="fp32", choices=["auto", "bf16", "fp32"],
                         help="precision (default: fp32, which every CPU runs at full speed)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to train (default: auto, CUDA where the machine has it)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--data-root", default=None, help="dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
     parser.add_argument("--out-dir", default="reward_tables", help="the table's folder (default: reward_tables)")
@@ -77,7 +79,8 @@ def main() -> None:
     with stop_on_signals(enabled=options["checkpoint_dir"] is not None):
         try:
             path = build_reward_table("fashion_mnist", args.protocol, cells, args.seeds,
-                                      args.out_dir, args.data_root, precision=args.precision,
+                                      args.out_dir, args.data_root, device=args.device,
+                                      precision=args.precision,
                                       progress=True, **options)
         except DatasetNotFoundError as err:
             parser.exit(2, f"{parser.prog}: error: {err}\n")

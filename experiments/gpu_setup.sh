@@ -4,8 +4,8 @@
 #   py    the interpreter: $PYTHON, default python3;
 #   PYTHONPATH  gets the checkout, so the scripts import this nas_env without an install;
 #   and, where gpu_offline_kit.sh packed a kit into $KIT (default gpu_kit/): the kit's wheels are
-#   installed into /tmp/nas_env_site (put first on PYTHONPATH), and NAS_ENV_DATA points at the
-#   kit's dataset unless it is set already.
+#   installed into /tmp/nas_env_site (put first on PYTHONPATH), and, unless NAS_ENV_DATA is set
+#   already, the kit's gzipped dataset is unpacked into /tmp/nas_env_data and NAS_ENV_DATA points there.
 #
 # Without a kit, the machine needs the dependencies installed (pip install -e .) and the dataset
 # under $NAS_ENV_DATA or downloadable by torchvision.
@@ -21,7 +21,14 @@ if ls "$kit"/whl/*.whl >/dev/null 2>&1; then
 else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
-if [ -d "$kit/data" ]; then
-    export NAS_ENV_DATA=${NAS_ENV_DATA:-$(cd "$kit/data" && pwd)}
+if [ -d "$kit/data" ] && [ -z "${NAS_ENV_DATA:-}" ]; then
+    # The kit's files are gzipped; unpack them into torchvision's layout outside the checkout.
+    for f in "$kit"/data/*/raw/*-ubyte.gz; do
+        [ -e "$f" ] || continue
+        dest=/tmp/nas_env_data/${f#"$kit"/data/}
+        mkdir -p "$(dirname "$dest")"
+        [ -f "${dest%.gz}" ] || gunzip -c "$f" > "${dest%.gz}" || exit 1
+    done
+    export NAS_ENV_DATA=/tmp/nas_env_data
 fi
 export PYTHONUNBUFFERED=1
