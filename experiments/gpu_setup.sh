@@ -22,13 +22,18 @@ else
     export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 fi
 if [ -d "$kit/data" ] && [ -z "${NAS_ENV_DATA:-}" ]; then
-    # The kit's files are gzipped; unpack them into torchvision's layout outside the checkout.
-    for f in "$kit"/data/*/raw/*-ubyte.gz; do
-        [ -e "$f" ] || continue
-        dest=/tmp/nas_env_data/${f#"$kit"/data/}
-        mkdir -p "$(dirname "$dest")"
-        [ -f "${dest%.gz}" ] || gunzip -c "$f" > "${dest%.gz}" || exit 1
-    done
-    export NAS_ENV_DATA=/tmp/nas_env_data
+    if ls "$kit"/data/*/raw/*-ubyte.gz >/dev/null 2>&1; then
+        # Gzipped files: unpack them into torchvision's layout outside the checkout, each
+        # through a temporary file, so an interrupted unpack leaves no truncated file behind.
+        for f in "$kit"/data/*/raw/*-ubyte.gz; do
+            dest=/tmp/nas_env_data/${f#"$kit"/data/}
+            dest=${dest%.gz}
+            mkdir -p "$(dirname "$dest")"
+            [ -f "$dest" ] || { gunzip -c "$f" > "$dest.part" && mv "$dest.part" "$dest"; } || exit 1
+        done
+        export NAS_ENV_DATA=/tmp/nas_env_data
+    else  # a kit packed before the files were gzipped
+        export NAS_ENV_DATA=$(cd "$kit/data" && pwd)
+    fi
 fi
 export PYTHONUNBUFFERED=1
