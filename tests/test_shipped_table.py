@@ -136,7 +136,8 @@ def test_the_a_large_reference_tables_hold_listed_cells_in_their_sidecars_precis
     assert not rows.duplicated(["arch", "seed"]).any() and set(rows["seed"]) <= {0, 1}
     assert meta["space"] == "large" and meta["dataset"] == "fashion_mnist"
     assert meta["protocol"]["name"] == protocol and meta["precision"] == meta["protocol"]["precision"] == "bf16"
-    assert (rows["precision"] == "bf16").all() and (rows["device"] == "cpu").all()
+    # Rows come from CPUs and from a GPU (merge_table.py); each names its device.
+    assert (rows["precision"] == "bf16").all() and set(rows["device"]) <= {"cpu", "cuda"}
     assert rows["validation_accuracy"].between(10, 100).all()
     for _, row in rows.iterrows():
         sizes = network_size(parse_architecture(row["arch"]))
