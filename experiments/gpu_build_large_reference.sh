@@ -17,7 +17,7 @@
 # a queue (each skips a (cell, seed) that the table has or that another builder is training), write
 # every finished row atomically, and train every cell with seed 0 before any with seed 1. Ctrl-C
 # (or TIME_LIMIT seconds; default 0, no limit) stops them, each saving its run in training to
-# CHECKPOINTS (default $OUT/checkpoints; a few hundred MB per run), and the same command resumes.
+# CHECKPOINTS (default $OUT/checkpoints; each holds the run's weights and optimizer state), and the same command resumes.
 # Set BUILDERS (default 8), THREADS (CPU threads per builder, default 2), TIME_LIMIT, CELLS,
 # DEVICE (default cuda), PROTOCOL, PRECISION and PYTHON; a machine without network access gets the
 # dataset and the packages from gpu_offline_kit.sh.
@@ -39,23 +39,10 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 start=$(date +%s)
 
-pids=()
-for i in $(seq 1 "$builders"); do
-    timeout "$limit" "$py" experiments/build_large_reference.py --cells "$cells" \
-        --protocol "$protocol" --seeds 0,1 --precision "${PRECISION:-bf16}" \
-        --device "${DEVICE:-cuda}" --threads "${THREADS:-2}" --out-dir "$table" \
-        --checkpoint-dir "$checkpoints" > "$out/builder_$i.log" 2>&1 &
-    pids+=("$!")
-    sleep 3  # let each start before the next, so they do not all begin with the same cell
-done
-# Background jobs of a script ignore Ctrl-C, so pass it on as SIGTERM: each builder saves its run.
-trap 'kill -TERM "${pids[@]}" 2>/dev/null' INT TERM
-for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
-done
-
-for i in $(seq 1 "$builders"); do echo "== builder $i"; cat "$out/builder_$i.log"; done > "$out/builders.log"
-rm -f "$out"/builder_*.log
+run_builders "$builders" "$limit" "$py" experiments/build_large_reference.py --cells "$cells" \
+    --protocol "$protocol" --seeds 0,1 --precision "${PRECISION:-bf16}" \
+    --device "${DEVICE:-cuda}" --threads "${THREADS:-2}" --out-dir "$table" \
+    --checkpoint-dir "$checkpoints"
 echo "builders ran $(( $(date +%s) - start )) s"
 grep -h "validation" "$out/builders.log" | tail -n 5
 "$py" - "$table/$stem.csv" "$cells" <<'PY'

@@ -36,22 +36,8 @@ if [ ! -f "$table/$stem.csv" ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 
-pids=()
-for i in $(seq 1 "$builders"); do
-    timeout "$limit" "$py" experiments/build_reward_table.py --dataset "$dataset" \
-        --protocol "$protocol" --archs 0-63 --seeds 0,1 --precision "${PRECISION:-fp32}" \
-        --device "${DEVICE:-cuda}" --threads 2 --out-dir "$table" \
-        --checkpoint-dir "$out/checkpoints" > "$out/builder_$i.log" 2>&1 &
-    pids+=("$!")
-    sleep 3  # let each start before the next, so they do not all begin with the same cell
-done
-# Background jobs of a script ignore Ctrl-C, so pass it on as SIGTERM: each builder saves its run.
-trap 'kill -TERM "${pids[@]}" 2>/dev/null' INT TERM
-for pid in "${pids[@]}"; do
-    while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
-done
-
-for i in $(seq 1 "$builders"); do echo "== builder $i"; cat "$out/builder_$i.log"; done > "$out/builders.log"
-rm -f "$out"/builder_*.log
+run_builders "$builders" "$limit" "$py" experiments/build_reward_table.py --dataset "$dataset" \
+    --protocol "$protocol" --archs 0-63 --seeds 0,1 --precision "${PRECISION:-fp32}" \
+    --device "${DEVICE:-cuda}" --threads 2 --out-dir "$table" --checkpoint-dir "$out/checkpoints"
 grep -h "validation" "$out/builders.log" | tail -n 5
 "$py" -c "import pandas as pd; t = pd.read_csv('$table/$stem.csv'); print(f'{len(t)} rows of 128;', t.groupby('device').size().to_dict())"

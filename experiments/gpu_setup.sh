@@ -37,3 +37,26 @@ if [ -d "$kit/data" ] && [ -z "${NAS_ENV_DATA:-}" ]; then
     fi
 fi
 export PYTHONUNBUFFERED=1
+
+# run_builders N LIMIT COMMAND...: N copies of COMMAND (a table builder) side by side, each under
+# `timeout LIMIT` (0: no limit) and logging to $out/builder_<i>.log, started 3 s apart so they do
+# not all begin with the same cell; Ctrl-C reaches each as SIGTERM (it saves its run). Their logs
+# end up in $out/builders.log.
+run_builders() {
+    local n=$1 limit=$2 i pid
+    shift 2
+    local pids=()
+    for i in $(seq 1 "$n"); do
+        timeout "$limit" "$@" > "$out/builder_$i.log" 2>&1 &
+        pids+=("$!")
+        sleep 3
+    done
+    # Background jobs of a script ignore Ctrl-C, so pass it on as SIGTERM.
+    trap 'kill -TERM "${pids[@]}" 2>/dev/null' INT TERM
+    for pid in "${pids[@]}"; do
+        while kill -0 "$pid" 2>/dev/null; do wait "$pid"; done
+    done
+    trap - INT TERM
+    for i in $(seq 1 "$n"); do echo "== builder $i"; cat "$out/builder_$i.log"; done > "$out/builders.log"
+    rm -f "$out"/builder_*.log
+}
