@@ -24,6 +24,10 @@ PAPER_A_LARGE = (41.41, 42.97)
 """Validation and test accuracy (%) of the paper's best A_large cell (Arora & Krone, Table 3)."""
 
 
+BEST_CELL_COLUMNS = ("method", "search_seed", "arch", "search_reward")
+"""The columns of a study's ``best_cells.csv`` (:func:`best_cell_of_each`)."""
+
+
 def best_cell_of_each(searches: dict) -> pd.DataFrame:
     """One row per search (``method``, ``seed``): its best ``arch`` and that cell's ``reward``."""
     rows = []
@@ -31,20 +35,45 @@ def best_cell_of_each(searches: dict) -> pd.DataFrame:
         best = frame.loc[frame["reward"].idxmax()]
         rows.append({"method": method, "search_seed": seed, "arch": str(best["arch"]),
                      "search_reward": float(best["reward"])})
-    return pd.DataFrame(rows, columns=["method", "search_seed", "arch", "search_reward"])
+    return pd.DataFrame(rows, columns=list(BEST_CELL_COLUMNS))
+
+
+def read_best_cells(path: Path) -> pd.DataFrame:
+    """A study's ``best_cells.csv``, checked: its columns and every cell's string form; a
+    ``ValueError`` names what is wrong."""
+    from nas_env.spaces import LargeCell
+
+    best = pd.read_csv(path)
+    lacking = [c for c in BEST_CELL_COLUMNS if c not in best]
+    if lacking:
+        raise ValueError(f"{path} lacks the columns {', '.join(lacking)}; a study's best_cells.csv "
+                         f"has {', '.join(BEST_CELL_COLUMNS)}")
+    for arch in best["arch"]:
+        try:
+            LargeCell.from_string(str(arch))
+        except ValueError as err:
+            raise ValueError(f"{path}: {arch!r} is not an A_large cell ({err})") from None
+    return best[list(BEST_CELL_COLUMNS)]
 
 
 def retrain_best_cells(searches: dict, evaluator, seeds, cached_only: bool = False,
                        log=print) -> tuple[pd.DataFrame, list[str]]:
-    """Each search's best cell under ``evaluator`` (a live A_large evaluator of the retraining
-    protocol) with every one of ``seeds``, all runs handed to it at once (its backend may train
-    several together); ``cached_only``: train nothing, take what the cache holds. Returns one
-    row per (search, seed) with the validation and test accuracy, training seconds, precision and
-    where the result came from, and the runs still missing."""
+    """Each search's best cell (:func:`best_cell_of_each`) through :func:`retrain_cells`."""
+    return retrain_cells(best_cell_of_each(searches), evaluator, seeds, cached_only, log)
+
+
+def retrain_cells(best: pd.DataFrame, evaluator, seeds, cached_only: bool = False,
+                  log=print) -> tuple[pd.DataFrame, list[str]]:
+    """The cells of ``best`` (one row per search: :data:`BEST_CELL_COLUMNS`) under ``evaluator``
+    (a live A_large evaluator of the retraining protocol) with every one of ``seeds``, all runs
+    handed to it at once (its backend may train several together); ``cached_only``: train
+    nothing, take what the cache holds. Returns one row per (search, seed) with the validation
+    and test accuracy, training seconds, precision, device and where the result came from, and
+    the runs still missing."""
     from nas_env.spaces import LargeCell
 
     found = [(row, LargeCell.from_string(row.arch), int(seed))
-             for row in best_cell_of_each(searches).itertuples(index=False) for seed in seeds]
+             for row in best.itertuples(index=False) for seed in seeds]
     if cached_only:
         results = [evaluator.cached_result(cell, seed) for _, cell, seed in found]
     else:
@@ -59,7 +88,8 @@ def retrain_best_cells(searches: dict, evaluator, seeds, cached_only: bool = Fal
                      "validation_accuracy": result["validation_accuracy"],
                      "test_accuracy": result["test_accuracy"],
                      "training_time": result["training_time"],
-                     "precision": result["precision"], "failure": result["failure"],
+                     "precision": result["precision"], "device": result["device"],
+                     "failure": result["failure"],
                      "source": result["source"]})
         log(f"{name}: validation {result['validation_accuracy']:.2f}, test "
             f"{result['test_accuracy']:.2f} ({result['source']}, {result['training_time']:.0f} s)")
@@ -113,6 +143,14 @@ def retrained_table(retrained: pd.DataFrame, small: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def _conditions(rows: pd.DataFrame) -> str:
+    """``precision bf16, device cuda``: what ``rows`` (results, or a table's rows) trained
+    under, each field that they record."""
+    parts = [f"{field} {', '.join(sorted(set(rows[field].astype(str))))}"
+             for field in ("precision", "device") if field in rows and len(rows)]
+    return "; ".join(parts) or "precision -"
+
+
 def retrained_markdown(retrained: pd.DataFrame, small: pd.DataFrame, protocol: str,
                        small_table: str, missing: list[str]) -> str:
     """The report's section on the retrained cells (:func:`retrained_table`), with each cell's
@@ -121,10 +159,9 @@ def retrained_markdown(retrained: pd.DataFrame, small: pd.DataFrame, protocol: s
 
     text = (f"## The best cell of each search, retrained under `{protocol}`\n\n"
             f"Validation and test accuracy (%) of each search's best cell trained under "
-            f"`{protocol}` on the seeds shown (precision: "
-            f"{', '.join(sorted(set(retrained['precision']))) if len(retrained) else '-'}), "
-            f"beside the best A_small cell of `{small_table}` (by mean validation over its "
-            f"seeds; precision {', '.join(sorted(set(small['precision'])))}). Spread: the "
+            f"`{protocol}` on the seeds shown ({_conditions(retrained)}), beside the best "
+            f"A_small cell of `{small_table}` (by mean validation over its seeds; "
+            f"{_conditions(small)}). Spread: the "
             "highest seed's validation minus the lowest's. The goal: a cell whose mean "
             "validation beats the A_small cell's by more than the sum of the two spreads.\n\n")
     if len(retrained):

@@ -30,7 +30,17 @@ reward, the earliest on a tie) under that protocol on ``--retrain-seeds`` (defau
 its own cache (``reward_tables/evaluations/large_{dataset}_fast.sqlite``), resumably, and the
 report sets them beside the best A_small cell of ``small_{dataset}_fast.csv`` and the paper's best
 A_large cell (``agents.study_retrain``); ``--workers N`` trains N of those runs at once. With
-``--report-only`` it trains nothing and names the runs its cache lacks.
+``--report-only`` it trains nothing and names the runs its cache lacks. The report also writes
+``OUT/best_cells.csv`` (each finished search's best cell); ``--retrain-cells`` retrains the cells
+of such a file and runs no search, which is how ``gpu_exp3_study.sh`` retrains them on a GPU
+machine without replaying the searches there.
+
+Devices: the cache serves a result only to the device type it was trained on. A training-based
+study's searches train on the CPU unless ``--child-device`` says otherwise, since the shipped
+caches hold CPU rows (``auto`` on a GPU machine would train every cell again, on the GPU); a
+search folder records its device and is not mixed with another device's. ``--retrain-device``
+(default ``auto``: CUDA where there is one) is where the best cells train; with
+``--report-only`` it names the device type whose runs are read.
 
 PPO settings: ``--ppo-settings`` (a name of ``agents.ppo_sweep.SWEEP_SETTINGS`` or a JSON object
 of ``agents.ppo_search.make_ppo`` keywords) applies to every PPO search of the study; the report
@@ -66,7 +76,8 @@ if str(ROOT) not in sys.path:
 
 from agents import study_report as sr  # noqa: E402
 from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
-from nas_env.cli import (parse_int_list, parse_protocol, positive_int, protocol_name,  # noqa: E402
+from nas_env.cli import (check_child_device, device_type_of, parse_device,  # noqa: E402
+                         parse_int_list, parse_protocol, positive_int, protocol_name,
                          require_dataset)
 from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
@@ -175,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the study's folder (default: runs/exp3_study/{dataset}_{protocol})")
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads per search")
     p.add_argument("--workers", type=positive_int, default=1, help="searches run at once")
+    p.add_argument("--child-device", type=parse_device, default=None,
+                   help="a training-based reward: where the searches' cells train, auto, cpu, "
+                        "cuda or cuda:N (default: cpu, where the shipped caches' rows were "
+                        "trained: the cache serves a result only to the device type it was "
+                        "trained on, so on a GPU machine auto would train every cell again)")
     p.add_argument("--ppo-settings", default=None, metavar="NAME|JSON",
                    help=f"PPO's settings: {', '.join(SWEEP_SETTINGS)} or a JSON object")
     p.add_argument("--tuning-seeds", default=None, help="run the PPO settings sweep on these "
@@ -189,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: %(default)s)")
     p.add_argument("--retrain-precision", default="auto", choices=["auto", "bf16", "fp32"],
                    help="--retrain's precision (auto: the protocol's)")
+    p.add_argument("--retrain-device", type=parse_device, default="auto",
+                   help="where --retrain trains: auto (CUDA where this machine has it), cpu, cuda "
+                        "or cuda:N; with --report-only, the device type whose runs to read "
+                        "(default: %(default)s)")
+    p.add_argument("--retrain-cells", default=None, metavar="CSV",
+                   help="retrain the cells of this best_cells.csv (another study's, e.g. to "
+                        "retrain them on a GPU machine) and run no search")
     p.add_argument("--retrain-cache", default=None, help="--retrain's evaluation cache (default: "
                    "reward_tables/evaluations/large_{dataset}_{protocol}.sqlite)")
     p.add_argument("--small-table", default=None, help="the A_small table whose best cell the "
@@ -208,6 +231,7 @@ def search_argv(args, method: str, seed: int, parent: Path, setting: dict) -> li
             "val", "--protocol", args.protocol, "--dataset", args.dataset, "--blocks",
             str(args.blocks), "--cache-path", str(args.cache_path), "--out-dir", str(parent)]
     argv += ["--threads", str(args.threads)] if args.threads else []
+    argv += ["--child-device", args.child_device] if args.kind == "training-based" else []
     argv += ["--data-root", str(args.data_root)] if args.data_root else []
     argv += ["--checkpoint-dir", args.checkpoint_dir] if args.checkpoint_dir else []
     argv += ["--no-checkpoints"] if args.no_checkpoints else []
@@ -227,7 +251,7 @@ def plan(args) -> list[Job]:
         runs = [(method, seed, args.out, args.ppo_setting if method == "ppo" else {})
                 for method in args.methods for seed in args.seeds]
     expect = {"cells": args.cells, "protocol": args.protocol_value, "dataset": args.dataset,
-              "blocks": args.blocks, "reward": "val"}
+              "blocks": args.blocks, "reward": "val", "device": args.device_type}
     return [Job(method, seed, parent, search_argv(args, method, seed, parent, setting),
                 {**expect, **({"ppo_config": ppo_config(setting)} if method == "ppo" else {})})
             for method, seed, parent, setting in runs]
@@ -250,8 +274,10 @@ def state(job: Job) -> str:
             return "to run"
         return f"partial (progress.csv: {saved} of {job.expect['cells']} cells)"
     summary = json.loads(path.read_text())
+    # A summary without "device" predates its recording; the cache still keeps the devices apart.
     differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
-               if k not in ("cells", "ppo_config") and summary.get(k) != v]
+               if k not in ("cells", "ppo_config") and summary.get(k) != v
+               and (k != "device" or k in summary)]
     config = summary.get("ppo_config") or {}
     differs += [f"PPO's {k}={config.get(k)!r}" for k, v in job.expect.get("ppo_config", {}).items()
                 if config.get(k) != v]
@@ -360,19 +386,26 @@ def retrain(args) -> str:
     from nas_env.evaluators import LiveEvaluator
     from nas_env.run_checkpoint import default_checkpoint_dir, stop_on_signals
 
-    searches = sr.load_study(args.out, args.methods, args.seeds)
+    if args.retrain_cells:
+        try:
+            best = study_retrain.read_best_cells(Path(args.retrain_cells))
+        except (OSError, ValueError) as err:
+            fail(f"--retrain-cells: {err}")
+    else:
+        best = study_retrain.best_cell_of_each(sr.load_study(args.out, args.methods, args.seeds))
     checkpoints = None if args.no_checkpoints else args.checkpoint_dir or str(default_checkpoint_dir())
     evaluator = LiveEvaluator("large", args.dataset, args.retrain_value, data_root=args.data_root,
                               train_seeds=args.retrain_seeds, cache=args.retrain_cache,
-                              precision=args.retrain_precision, threads=args.threads,
+                              precision=args.retrain_precision, device=args.retrain_device,
+                              threads=args.threads,
                               checkpoint_dir=checkpoints,
                               backend="process" if args.workers > 1 else "inline",
                               workers=args.workers)
     with stop_on_signals(program="exp3_study.py",
                          enabled=checkpoints is not None and not args.report_only), \
             contextlib.closing(evaluator):
-        retrained, missing = study_retrain.retrain_best_cells(
-            searches, evaluator, args.retrain_seeds, cached_only=args.report_only,
+        retrained, missing = study_retrain.retrain_cells(
+            best, evaluator, args.retrain_seeds, cached_only=args.report_only,
             log=lambda line: print(line, flush=True))
     atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
     return study_retrain.retrained_markdown(
@@ -388,7 +421,8 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
     if args.cells < BUDGET_RULE[kind]:
         head += (f"**Below the budget rule**: {args.cells} cells per search, where a {kind} reward "
                  f"asks at least {BUDGET_RULE[kind]}.\n\n")
-    missing = [f"{j.parent.name}/{j.name}" for j in jobs if state(j) != "finished"]
+    missing = [] if args.retrain_cells else [
+        f"{j.parent.name}/{j.name}" for j in jobs if state(j) != "finished"]
     if missing:
         head += f"Not finished (left out below): {', '.join(missing)}.\n\n"
     if args.tuning:
@@ -397,6 +431,9 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
         return text
     searches = sr.load_study(args.out, args.methods, args.seeds)
     if searches:
+        from agents.study_retrain import best_cell_of_each
+
+        atomic_write_text(args.out / "best_cells.csv", best_cell_of_each(searches).to_csv(index=False))
         figure = sr.plot_study(
             searches, args.out / f"curves_{args.dataset}.png",
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
@@ -405,6 +442,8 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
         if any(method == "ppo" for method, _ in searches):
             head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"
     text = head + (sr.study_markdown(searches, args.out, figure.name) if searches
+                   else f"The searches ran elsewhere; their best cells are those of "
+                        f"`{args.retrain_cells}`.\n" if args.retrain_cells
                    else "No search has finished yet.\n") + ("\n" + retrained if retrained else "")
     atomic_write_text(args.out / "report.md", text)
     return text
@@ -417,6 +456,14 @@ def main(argv: list[str] | None = None) -> int:
     value = args.protocol_value = protocol_of(args.protocol)
     kind = args.kind = "training-free" if trains_nothing(value) else "training-based"
     args.cells = args.cells or BUDGET_RULE[kind]
+    if kind == "training-free":
+        if args.child_device is not None:
+            fail(f"--child-device: protocol {args.protocol!r} is training-free; it scores cells "
+                 "on the CPU")
+        args.device_type = "cpu"
+    else:
+        args.child_device = args.child_device or "cpu"
+        args.device_type = device_type_of(args.child_device)
     args.protocol_name = protocol_name(value)
     stem = file_stem(args.dataset, value)
     args.cache_path = args.cache_path or ROOT / "reward_tables" / "evaluations" / f"large_{stem}.sqlite"
@@ -432,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
         args.tuning = dict(parse_settings(text) for text in args.tuning_settings)
         if "random" in args.tuning:
             fail("'random' names the sweep's random-search folder; name the setting otherwise")
+    if args.retrain_cells and not args.retrain:
+        fail("--retrain-cells names the cells --retrain trains; give --retrain PROTOCOL too")
     if args.retrain:
         if args.tuning:
             fail("--retrain retrains the study's best cells; a sweep (--tuning-seeds) has none")
@@ -463,9 +512,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.report_only:
         require_dataset("exp3_study.py", args.dataset, args.data_root)
-        print(f"{len(jobs) - len(todo)} of {len(jobs)} searches finished; running {len(todo)}",
-              flush=True)
-    failed = [] if args.report_only else run_jobs(todo, args.workers)
+        if kind == "training-based" and not args.retrain_cells:
+            check_child_device(args.child_device, "exp3_study.py")
+        if args.retrain:
+            check_child_device(args.retrain_device, "exp3_study.py", "--retrain-device")
+        if args.retrain_cells:
+            print(f"retraining the cells of {args.retrain_cells}; no search is run", flush=True)
+        else:
+            print(f"{len(jobs) - len(todo)} of {len(jobs)} searches finished; running "
+                  f"{len(todo)}", flush=True)
+    failed = [] if args.report_only or args.retrain_cells else run_jobs(todo, args.workers)
     retrained = retrain(args) if args.retrain else ""
     atomic_write_text(args.out / "study.json", json.dumps(
         {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=2) + "\n")

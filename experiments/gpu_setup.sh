@@ -1,4 +1,4 @@
-# Sourced by gpu_build_table.sh and gpu_exp3.sh, from the repository root of the GPU machine:
+# Sourced by the gpu_*.sh scripts, from the repository root of the GPU machine:
 #
 #   out   the folder the results go to: $OUT, default gpu_results/ (created);
 #   py    the interpreter: $PYTHON, default python3;

@@ -152,16 +152,50 @@ def add_budget_spelling_of_cells(parser, dest: str = "cells") -> None:
 
 
 ENV_KEYWORDS = ("reward", "budget", "budget_scope", "protocol", "dataset", "blocks", "cache_path",
-                "data_root")
+                "data_root", "device")
 """The env keywords :func:`add_env_arguments` adds a flag for (``--budget-scope`` for
-``budget_scope``, ...)."""
+``budget_scope``, ``--child-device`` for ``device``, ...)."""
+
+FLAG_OF_KEYWORD = {"device": "child_device"}
+"""The env keywords whose flag is named otherwise (``nas-env train --device`` is the policy's)."""
+
+
+def parse_device(text: str) -> str:
+    """``--child-device``'s value: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; choose auto (CUDA where this machine has it), cpu, cuda or "
+            "cuda:N")
+    return text
+
+
+def device_type_of(device: str | None) -> str:
+    """The device type (``"cpu"``, ``"cuda"``) a child trains on when asked for ``device``
+    (``None`` or ``"auto"``: CUDA where this machine has it), as the evaluation cache keys it."""
+    from .training import resolve_device
+
+    return resolve_device(device or "auto").type
+
+
+def check_child_device(device: str | None, prog: str, flag: str = "--child-device") -> None:
+    """Refuse, naming the command and the flag, a CUDA device on a machine without one (before
+    anything is trained or built)."""
+    import torch
+
+    if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"{prog}: error: {flag} {device}: this machine has no CUDA device "
+                         "(torch.cuda.is_available() is False); use cpu or auto")
 
 
 def add_env_arguments(group, defaults: dict | None = None, budget: bool = True) -> None:
     """The cell-search env's flags that ``nas-env train`` and ``nas-env search`` share:
     ``--reward``, ``--budget`` and ``--budget-scope`` (r_param's budget ``n`` and what it counts,
-    in every command), ``--protocol``, ``--dataset``, ``--blocks``, ``--cache-path`` and
-    ``--data-root``. A flag left at ``None`` keeps the env's own default.
+    in every command), ``--protocol``, ``--dataset``, ``--blocks``, ``--cache-path``,
+    ``--data-root`` and ``--child-device`` (the env's ``device``). A flag left at ``None`` keeps
+    the env's own default.
 
     :param group: the parser, or an argument group of it, to add the flags to.
     :param defaults: defaults other than ``None`` for ``protocol``, ``dataset`` or ``blocks``.
@@ -199,12 +233,18 @@ def add_env_arguments(group, defaults: dict | None = None, budget: bool = True) 
                             "continues")
     group.add_argument("--data-root", default=None,
                        help="live: dataset root (default: $NAS_ENV_DATA, else a per-user cache)")
+    group.add_argument("--child-device", type=parse_device, default=None,
+                       help="live: where the child networks train: auto (CUDA where this machine "
+                            "has it), cpu, cuda or cuda:N (default: the env's, auto); the cache "
+                            "serves a result only to the device type it was trained on")
 
 
 def env_keywords(args) -> dict:
     """The env keywords the flags of :func:`add_env_arguments` set; those left at ``None`` are
     left out, so the env's defaults apply."""
-    return {key: getattr(args, key) for key in ENV_KEYWORDS if getattr(args, key, None) is not None}
+    flags = {key: FLAG_OF_KEYWORD.get(key, key) for key in ENV_KEYWORDS}
+    return {key: getattr(args, flag) for key, flag in flags.items()
+            if getattr(args, flag, None) is not None}
 
 
 class Command(NamedTuple):

@@ -92,10 +92,35 @@ def test_version(capsys):
     (["train", "--seeds", "one"], "--seeds 'one' is not allowed; write seeds like 0, 0-9 or 0,3"),
     (["search", "--method", "random", "--cells", "0"], "argument --cells: '0' is not allowed"),
     (["search", "--method", "annealing"], "argument --method: invalid choice: 'annealing'"),
+    (["search", "--method", "random", "--child-device", "gpu"],
+     "argument --child-device: 'gpu' is not allowed; choose auto (CUDA where this machine has "
+     "it), cpu, cuda or cuda:N"),
+    (["search", "--method", "random", "--protocol", "zc-vote", "--child-device", "cpu"],
+     "--child-device: protocol 'zc-vote' is training-free; it scores cells on the CPU"),
+    (["train", "--child-device", "cpu"], "--child-device applies to live searches; "
+                                         "NASCell-small-v0 looks results up in its reward table"),
 ])
 def test_bad_flags_say_what_was_wrong_and_what_is_allowed(capsys, argv, says):
     code, _, err = run_cli(capsys, *argv)
     assert code in (1, 2) and says in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("command", [["search", "--method", "random"], ["train", "--env-id",
+                                                                         "NASCell-large-v0"]])
+def test_a_cuda_child_device_on_a_machine_without_one_is_refused_before_anything_runs(
+        capsys, command):
+    code, _, err = run_cli(capsys, *command, "--child-device", "cuda:1")
+    assert code == 1 and "--child-device cuda:1: this machine has no CUDA device" in err
+
+
+def test_the_child_device_reaches_the_env_as_its_device_keyword():
+    from nas_env.commands import search, train
+
+    searched = search.build_parser().parse_args(["--method", "random", "--child-device", "cpu"])
+    assert cli.env_keywords(searched)["device"] == "cpu"
+    trained = train.build_parser().parse_args(["--device", "cuda"])  # the policy's device
+    assert "device" not in cli.env_keywords(trained)
 
 
 def test_budget_is_r_params_budget_in_train_and_search_and_cells_count_a_search():

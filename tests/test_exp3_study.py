@@ -70,6 +70,7 @@ def test_a_study_reports_against_random_resumes_and_replays_from_its_cache(
     for name in names:
         summary = json.loads((out / name / "summary.json").read_text())
         assert summary["sampled"] == 8 and summary["sources"].get("training", 0) >= 1
+        assert summary["device"] == "cpu"  # the study's default: where the shipped caches trained
         assert attempts(out / name)["status"].tolist() == ["finished"]
     assert json.loads((out / "ppo_seed0" / "summary.json").read_text())["ppo_settings"] == {
         "n_steps": 4, "batch_size": 4}
@@ -115,6 +116,12 @@ def test_a_study_reports_against_random_resumes_and_replays_from_its_cache(
         study("--methods", "ppo", "--seeds", "0")  # PPO's default settings this time
     assert exited.value.code == 2
     assert "hold searches with other settings" in capsys.readouterr().err
+    # So is a search whose cells trained on another device: the cache would not replay it.
+    path = out / "random_seed0" / "summary.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "device": "cuda"}))
+    with pytest.raises(SystemExit):
+        study("--methods", "random", "--seeds", "0")
+    assert "random_seed0: holds another search (device='cuda')" in capsys.readouterr().err
 
 
 def test_an_interrupted_study_resumes_training_only_what_is_left(study, tmp_path, monkeypatch,
@@ -187,11 +194,28 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
      "a sweep (--tuning-seeds) has none"),
     (["--protocol", "cheap", "--retrain", "fast", "--small-table", "nowhere.csv"],
      "--small-table nowhere.csv: no such file"),
+    (["--protocol", "zc-vote", "--child-device", "cpu"],
+     "--child-device: protocol 'zc-vote' is training-free"),
+    (["--protocol", "cheap", "--child-device", "tpu"], "'tpu' is not allowed; choose auto"),
 ])
 def test_a_bad_flag_names_what_is_allowed(flags, message, capsys, tmp_path):
     with pytest.raises(SystemExit) as exited:
         study_script().main([*flags, "--out-dir", str(tmp_path), "--dry-run"])
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.skipif(nas_env.training.torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("flags, message", [
+    (["--child-device", "cuda"], "--child-device cuda: this machine has no CUDA device"),
+    (["--retrain", "fast", "--retrain-device", "cuda:0"],
+     "--retrain-device cuda:0: this machine has no CUDA device"),
+])
+def test_a_cuda_device_is_refused_before_anything_trains_on_a_machine_without_one(
+        study, flags, message, monkeypatch):
+    forbid(monkeypatch, nas_env.training, "train_child")
+    with pytest.raises(SystemExit) as exited:
+        study("--methods", "random", "--seeds", "0", *flags)
+    assert message in str(exited.value.code)
 
 
 def test_the_paired_interval_is_students_t_over_seeds():
@@ -206,13 +230,14 @@ def test_the_paired_interval_is_students_t_over_seeds():
 
 
 def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_small_cell(
-        study, tmp_path, monkeypatch, capsys):
+        study, tmp_path, monkeypatch, capsys, synthetic_data_root):
     out, fixture = tmp_path / "study", ROOT / "tests" / "fixtures" / "small_fixture.csv"
     retrain = ["--retrain", TINY.replace('"tiny"', '"tiny-retrain"'), "--retrain-seeds", "0,1",
                "--retrain-cache", str(tmp_path / "retrain.sqlite"), "--small-table", str(fixture)]
     assert study("--methods", "random", "--seeds", "0-1", "--workers", "2", *retrain) == 0
     retrained = pd.read_csv(out / "retrained_tiny-retrain.csv")
     assert len(retrained) == 4 and set(retrained["source"]) == {"training"}
+    assert set(retrained["device"]) == {"cpu"}
     for seed in (0, 1):  # each search's best cell: its highest reward, the earliest on a tie
         frame = pd.read_csv(out / f"random_seed{seed}" / "evaluations.csv")
         runs = retrained[retrained["search_seed"] == seed]
@@ -224,6 +249,7 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     best_small = small.groupby("arch")["validation_accuracy"].mean().idxmax()
     assert f"best A_small cell `{best_small}`".replace("|", "\\|") in report and "of 2." in report
     assert "PPO's settings" not in report  # no PPO search in this study
+    assert "seeds shown (precision fp32; device cpu)" in report
 
     # Reported again without training: every run comes from the retraining's cache ...
     forbid(monkeypatch, nas_env.training, "train_child")
@@ -235,6 +261,31 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "empty.sqlite")
     capsys.readouterr()
     assert study("--methods", "random", "--seeds", "0-1", "--report-only", *retrain) == 0
+    assert "Not in the cache yet (4 runs)" in capsys.readouterr().out
+    # Another folder retrains the cells of this study's best_cells.csv and runs no search.
+    best = pd.read_csv(out / "best_cells.csv")
+    assert best[["search_seed", "arch"]].values.tolist() == \
+        retrained.drop_duplicates("search_seed")[["search_seed", "arch"]].values.tolist()
+    elsewhere = tmp_path / "elsewhere"
+    module = study_script()
+    base = ["--dataset", "mnist", "--protocol", TINY, "--blocks", "1", "--cells", "8",
+            "--data-root", str(synthetic_data_root), "--cache-path", str(tmp_path / "none.sqlite"),
+            "--out-dir", str(elsewhere), "--methods", "random", "--seeds", "0-1"]
+    retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "retrain.sqlite")
+    assert module.main([*base, *retrain, "--retrain-cells", str(out / "best_cells.csv")]) == 0
+    assert "no search is run" in capsys.readouterr().out
+    assert "The searches ran elsewhere" in (elsewhere / "report.md").read_text()
+    assert not (elsewhere / "random_seed0").exists() and not (tmp_path / "none.sqlite").exists()
+    assert pd.read_csv(elsewhere / "retrained_tiny-retrain.csv")["validation_accuracy"].tolist() \
+        == retrained["validation_accuracy"].tolist()
+    (tmp_path / "bad.csv").write_text("arch\n|conv3x3~0|conv3x3~0|\n")
+    with pytest.raises(SystemExit):
+        module.main([*base, *retrain, "--retrain-cells", str(tmp_path / "bad.csv")])
+    assert "lacks the columns method, search_seed, search_reward" in capsys.readouterr().err
+    # Runs trained on the CPU are never served as another device's.
+    retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "retrain.sqlite")
+    assert study("--methods", "random", "--seeds", "0-1", "--report-only", *retrain,
+                 "--retrain-device", "cuda") == 0
     assert "Not in the cache yet (4 runs)" in capsys.readouterr().out
 
 

@@ -39,8 +39,9 @@ import nas_env  # noqa: F401  (registers the env ids)
 from agents.baselines import SEARCHERS
 from agents.search_report import search_summary
 from nas_env.cli import (add_budget_spelling_of_cells, add_checkpoint_arguments,
-                         add_env_arguments, checkpoint_options, env_keywords, parse_json_object,
-                         positive_int, require_dataset)
+                         add_env_arguments, check_child_device, checkpoint_options,
+                         device_type_of, env_keywords, parse_json_object, positive_int,
+                         require_dataset)
 from nas_env.protocols import SCORE_PROTOCOLS
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
@@ -90,8 +91,9 @@ def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespa
     """The figures experiment 3 reports for one search, with the run's settings (``cells``: the
     cells sampled; ``budget``: r_param's budget n, ``None`` under r_val; ``ppo_settings``: the
     changes from PPO's defaults, and ``ppo_config`` every setting PPO ran with, ``None`` for
-    another method; ``sources``: how many results came from training, the cache, ... in this
-    run)."""
+    another method; ``device``: the device type its cells trained on, ``"cpu"`` for a
+    training-free protocol; ``sources``: how many results came from training, the cache, ... in
+    this run)."""
     figures = search_summary(rows)
     settings, config = getattr(args, "ppo_settings", None) or {}, None
     if method == "ppo":
@@ -101,7 +103,8 @@ def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespa
     sources = rows["source"].value_counts() if "source" in rows else pd.Series(dtype=int)
     return {"method": method, "seed": seed, "cells": args.cells, "reward": args.reward,
             "budget": budget, "blocks": args.blocks, "protocol": args.protocol,
-            "dataset": args.dataset, **figures, "best_reward": float(figures["best_reward"]),
+            "dataset": args.dataset, "device": "cpu" if trains_nothing(args.protocol)
+            else device_type_of(getattr(args, "child_device", None)), **figures, "best_reward": float(figures["best_reward"]),
             "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall,
             "ppo_settings": settings, "ppo_config": config,
             "sources": {str(k): int(v) for k, v in sources.items()}}
@@ -165,6 +168,10 @@ def main(argv: list[str] | None = None, prog: str = "nas-env search",
         if unknown:
             parser.error(f"--ppo-settings: unknown settings {unknown}; allowed: "
                          f"{', '.join(ppo_setting_names())}")
+    if args.child_device is not None and trains_nothing(args.protocol):
+        parser.error(f"--child-device: protocol {args.protocol!r} is training-free; it scores "
+                     "cells on the CPU")
+    check_child_device(args.child_device, prog)
     require_dataset(prog, args.dataset, args.data_root)
     kwargs = {**env_keywords(args), "threads": args.threads}
     checkpoints = ({"checkpoint_dir": None} if trains_nothing(args.protocol)

@@ -43,8 +43,9 @@ import gymnasium as gym
 import nas_env  # noqa: F401  (registers the env ids)
 from agents.ppo_search import ENTROPY_DECAY_DEFAULTS
 from agents.ppo_search import PPO_DEFAULTS as DEFAULTS
-from nas_env.cli import (add_checkpoint_arguments, add_env_arguments, checkpoint_options,
-                         env_keywords, parse_json_object, positive_int, require_dataset)
+from nas_env.cli import (add_checkpoint_arguments, add_env_arguments, check_child_device,
+                         checkpoint_options, env_keywords, parse_json_object, positive_int,
+                         require_dataset)
 from nas_env.cli import parse_int_list as parse_seeds  # "0-9", "0,3"
 from nas_env.commands.run_summary import (aggregate, base_env, describe, greedy_regret, json_safe,
                                           table_optimum)
@@ -150,6 +151,10 @@ def check_args(args: argparse.Namespace, prog: str = "nas-env train") -> None:
     if args.mask_over_budget and (args.policy != "autoregressive" or args.feed != "sample"):
         raise SystemExit("--mask-over-budget needs --policy autoregressive and --feed sample: "
                          "the mask on a token depends on the tokens picked before it")
+    if args.child_device is not None and not is_live(args):
+        raise SystemExit(f"--child-device applies to live searches; {args.env_id} looks results "
+                         "up in its reward table (add --evaluator live to train instead)")
+    check_child_device(args.child_device, prog)
     if is_live(args) and args.reward_transform != "none":
         raise SystemExit("--reward-transform needs a reward table (it uses the worst feasible "
                          "reward); a live search has none")
