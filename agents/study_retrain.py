@@ -144,7 +144,7 @@ def retrained_table(retrained: pd.DataFrame, small: pd.DataFrame) -> pd.DataFram
 
 
 def _conditions(rows: pd.DataFrame) -> str:
-    """``precision bf16, device cuda``: what ``rows`` (results, or a table's rows) trained
+    """``precision bf16; device cuda``: what ``rows`` (results, or a table's rows) trained
     under, each field that they record."""
     parts = [f"{field} {', '.join(sorted(set(rows[field].astype(str))))}"
              for field in ("precision", "device") if field in rows and len(rows)]

@@ -99,6 +99,8 @@ def test_version(capsys):
      "--child-device: protocol 'zc-vote' is training-free; it scores cells on the CPU"),
     (["train", "--child-device", "cpu"], "--child-device applies to live searches; "
                                          "NASCell-small-v0 looks results up in its reward table"),
+    (["train", "--env-id", "NASCell-large-v0", "--protocol", "zc-vote", "--child-device", "cpu"],
+     "--child-device: protocol 'zc-vote' is training-free"),
 ])
 def test_bad_flags_say_what_was_wrong_and_what_is_allowed(capsys, argv, says):
     code, _, err = run_cli(capsys, *argv)
