@@ -4,10 +4,13 @@ replaying from the cache without training, the PPO settings sweep, and the flags
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
 import sys
 from pathlib import Path
 
@@ -216,6 +219,42 @@ def test_a_cuda_device_is_refused_before_anything_trains_on_a_machine_without_on
     with pytest.raises(SystemExit) as exited:
         study("--methods", "random", "--seeds", "0", *flags)
     assert message in str(exited.value.code)
+
+
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
+                    reason="needs bash and coreutils' timeout")
+def test_the_gpu_script_retrains_a_best_cells_list_into_its_own_cache_and_resumes(
+        tmp_path, synthetic_data_root):
+    cells = tmp_path / "best_cells.csv"
+    cells.write_text("method,search_seed,arch,search_reward\nrandom,0,|conv3x3~0|identity~0|,80.0\n")
+    out = tmp_path / "gpu_results"
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "KIT": str(tmp_path / "no_kit"),
+           "NAS_ENV_DATA": str(synthetic_data_root), "DATASET": "mnist", "PROTOCOL": "cheap",
+           "RETRAIN": "cheap", "CELLS": str(cells), "DEVICE": "cpu", "WORKERS": "1",
+           "THREADS": "1"}
+
+    def run() -> str:
+        done = subprocess.run(["bash", "experiments/gpu_exp3_study.sh"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    shipped = ROOT / "reward_tables" / "evaluations" / "large_mnist_cheap.sqlite"
+
+    def rows_shipped() -> int:
+        with contextlib.closing(sqlite3.connect(f"file:{shipped}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    before = rows_shipped()
+    printed = run()
+    assert "exp3_study.py exit status: 0" in printed
+    assert f"{before + 2} runs in {out / 'large_mnist_cheap.sqlite'}" in printed  # a copy, grown
+    retrained = pd.read_csv(out / "exp3_study" / "retrained_cheap.csv")
+    assert retrained["seed"].tolist() == [0, 1] and set(retrained["source"]) == {"training"}
+    assert set(retrained["device"]) == {"cpu"}
+    assert rows_shipped() == before  # the shipped cache is only copied
+    run()  # the same command again: both runs come from its cache
+    assert set(pd.read_csv(out / "exp3_study" / "retrained_cheap.csv")["source"]) == {"cache"}
 
 
 def test_the_paired_interval_is_students_t_over_seeds():
