@@ -180,11 +180,19 @@ def device_type_of(device: str | None) -> str:
     return resolve_device(device or "auto").type
 
 
-def check_child_device(device: str | None, prog: str, flag: str = "--child-device") -> None:
-    """Refuse, naming the command and the flag, a CUDA device on a machine without one (before
-    anything is trained or built)."""
+def check_child_device(device: str | None, prog: str, flag: str = "--child-device",
+                       protocol=None) -> None:
+    """Refuse, naming the command and the flag, a device for a training-free ``protocol`` (it
+    scores cells on the CPU) or a CUDA device on a machine without one (before anything is
+    trained or built)."""
     import torch
 
+    from .protocols import SCORE_PROTOCOLS
+
+    if device is not None and isinstance(protocol, str) and protocol in SCORE_PROTOCOLS \
+            and SCORE_PROTOCOLS[protocol].training is None:
+        raise SystemExit(f"{prog}: error: {flag}: protocol {protocol!r} is training-free; it "
+                         "scores cells on the CPU")
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"{prog}: error: {flag} {device}: this machine has no CUDA device "
                          "(torch.cuda.is_available() is False); use cpu or auto")

@@ -104,7 +104,8 @@ def summarize(rows: pd.DataFrame, method: str, seed: int, args: argparse.Namespa
     return {"method": method, "seed": seed, "cells": args.cells, "reward": args.reward,
             "budget": budget, "blocks": args.blocks, "protocol": args.protocol,
             "dataset": args.dataset, "device": "cpu" if trains_nothing(args.protocol)
-            else device_type_of(getattr(args, "child_device", None)), **figures, "best_reward": float(figures["best_reward"]),
+            else device_type_of(getattr(args, "child_device", None)),
+            **figures, "best_reward": float(figures["best_reward"]),
             "failures": int(rows["failure"].notna().sum()), "wall_seconds_this_run": wall,
             "ppo_settings": settings, "ppo_config": config,
             "sources": {str(k): int(v) for k, v in sources.items()}}
@@ -168,10 +169,7 @@ def main(argv: list[str] | None = None, prog: str = "nas-env search",
         if unknown:
             parser.error(f"--ppo-settings: unknown settings {unknown}; allowed: "
                          f"{', '.join(ppo_setting_names())}")
-    if args.child_device is not None and trains_nothing(args.protocol):
-        parser.error(f"--child-device: protocol {args.protocol!r} is training-free; it scores "
-                     "cells on the CPU")
-    check_child_device(args.child_device, prog)
+    check_child_device(args.child_device, prog, protocol=args.protocol)
     require_dataset(prog, args.dataset, args.data_root)
     kwargs = {**env_keywords(args), "threads": args.threads}
     checkpoints = ({"checkpoint_dir": None} if trains_nothing(args.protocol)

@@ -154,14 +154,8 @@ def check_args(args: argparse.Namespace, prog: str = "nas-env train") -> None:
     if args.child_device is not None and not is_live(args):
         raise SystemExit(f"--child-device applies to live searches; {args.env_id} looks results "
                          "up in its reward table (add --evaluator live to train instead)")
-    protocol = args.protocol or args.env_kwargs.get("protocol")
-    if args.child_device is not None and protocol is not None:
-        from nas_env.commands.search import trains_nothing
-
-        if trains_nothing(protocol):
-            raise SystemExit(f"{prog}: error: --child-device: protocol {protocol!r} is "
-                             "training-free; it scores cells on the CPU")
-    check_child_device(args.child_device, prog)
+    check_child_device(args.child_device, prog,
+                       protocol=args.protocol or args.env_kwargs.get("protocol"))
     if is_live(args) and args.reward_transform != "none":
         raise SystemExit("--reward-transform needs a reward table (it uses the worst feasible "
                          "reward); a live search has none")
