@@ -56,7 +56,7 @@ class NASCellLargeEnv(CellSearchEnv):
 
     `protocol="cheap"` is the default because, of every candidate reward tried, it ranked random
     5-block cells most like one epoch of full-size training (`fast`), though weakly; no
-    training-free score ranked them above chance (`docs/fidelity.md`, "All 40 random cells").
+    training-free score ranked them above chance (`docs/fidelity.md`, "The set complete").
 
     Sizes (parameters, MACs) are those of the paper-size child network (filters 64 and 128, a
     4096-unit classifier), whatever narrower proxy a cheap protocol trains. The test accuracy is
