@@ -9,6 +9,8 @@ moment it finishes, a cell that several searches found is trained once, and a pr
 several runs at once), or only reads the cache. :func:`retrained_table` sets each search's cell beside the best A_small cell and says
 whether it beats that cell **by more than the two cells' seed spread**: the difference of their
 mean validation accuracies exceeds the sum of their spreads (highest seed minus lowest, each).
+:func:`retrained_by_searcher` compares the searchers by their retrained cells, each against random
+search paired by search seed.
 """
 
 from __future__ import annotations
@@ -143,6 +145,32 @@ def retrained_table(retrained: pd.DataFrame, small: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
+    """One row per searcher: how many of its searches' best cells are retrained, their mean
+    validation (each cell's mean over its seeds, then the mean over the searches), and that
+    minus ``baseline``'s, paired by search seed, with a 95% Student-t interval over the seeds
+    both have (:func:`agents.study_report.paired_interval`) and how many lie above: does a
+    searcher that wins on the search reward also find the better cells?"""
+    from .study_report import paired_interval
+
+    means = retrained.groupby(["method", "search_seed"], sort=False)["validation_accuracy"].mean()
+    theirs = means[baseline].to_dict() if baseline in means.index.get_level_values(0) else {}
+    rows = []
+    for method in dict.fromkeys(means.index.get_level_values(0)):
+        mine = means[method].to_dict()
+        row = {"searcher": LABELS.get(method, method), "cells": len(mine),
+               "validation (mean over searches)": float(np.mean(list(mine.values())))}
+        if method != baseline:
+            shared = sorted(set(mine) & set(theirs))
+            differences = [mine[s] - theirs[s] for s in shared]
+            interval = paired_interval(differences)
+            row.update({f"minus {LABELS.get(baseline, baseline)}": interval["mean"],
+                        "95% low": interval["low"], "95% high": interval["high"],
+                        "seeds above": f"{sum(d > 0 for d in differences)} of {len(shared)}"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _conditions(rows: pd.DataFrame) -> str:
     """``precision bf16; device cuda``: what ``rows`` (results, or a table's rows) trained
     under, each field that they record."""
@@ -169,6 +197,10 @@ def retrained_markdown(retrained: pd.DataFrame, small: pd.DataFrame, protocol: s
         beats = int((table["beats A_small by more than the spreads"] == "yes").sum())
         text += (markdown(table) + f"\n\nCells that beat the best A_small cell by more than the "
                  f"spreads: {beats} of {retrained.groupby(['method', 'search_seed']).ngroups}."
+                 "\n\nBy searcher: the mean validation of its searches' retrained best cells, "
+                 "and its difference from random search's, paired by search seed, with a 95% "
+                 "Student-t interval over those seeds:\n\n"
+                 + markdown(retrained_by_searcher(retrained)) +
                  "\n\nThe cells:\n\n" + "\n".join(
                      f"- {LABELS.get(m, m)}, seed {s}: `{a}`" for (m, s), a in
                      retrained.groupby(["method", "search_seed"], sort=False)["arch"].first().items())

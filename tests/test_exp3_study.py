@@ -22,7 +22,7 @@ import nas_env.training
 import nas_env.zero_cost
 from agents.study_report import (against_random, last_quarter, paired_interval, tuning_table,
                                  update_log)
-from agents.study_retrain import retrained_table
+from agents.study_retrain import retrained_by_searcher, retrained_table
 from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -344,6 +344,28 @@ def test_a_cell_beats_the_a_small_cell_only_by_more_than_both_spreads():
     assert random["minus A_small"] == pytest.approx(0.37)
     assert random["beats A_small by more than the spreads"] == "no"
     assert table.loc["the paper's best A_large cell (Table 3)", "validation"] == 41.41
+
+
+def test_searchers_are_compared_by_their_retrained_cells_paired_by_search_seed():
+    """Two searches each of PPO and random search, two training seeds per cell: PPO's cells
+    average 91.0 and 90.0, random search's 90.5 and 90.5, so PPO is +0.5 on seed 0 and -0.5 on
+    seed 1: a mean difference of 0 with a t interval of +-12.706 * 0.5 (one degree of freedom)."""
+    rows = [("ppo", 0, 90.8), ("ppo", 0, 91.2), ("ppo", 1, 90.0), ("ppo", 1, 90.0),
+            ("random", 0, 90.4), ("random", 0, 90.6), ("random", 1, 90.5), ("random", 1, 90.5),
+            ("evolution", 1, 92.0), ("evolution", 1, 91.0)]
+    retrained = pd.DataFrame(rows, columns=["method", "search_seed", "validation_accuracy"])
+    table = retrained_by_searcher(retrained).set_index("searcher")
+    ppo = table.loc["PPO"]
+    assert ppo["cells"] == 2 and ppo["validation (mean over searches)"] == pytest.approx(90.5)
+    assert ppo["minus random search"] == pytest.approx(0.0)
+    assert ppo["95% high"] == pytest.approx(12.706 * 0.5, rel=1e-3)
+    assert ppo["seeds above"] == "1 of 2"
+    # Evolution has one search, paired with random search's seed 1: +1.0, no interval.
+    evolution = table.loc["regularized evolution"]
+    assert evolution["minus random search"] == pytest.approx(1.0)
+    assert np.isnan(evolution["95% low"]) and evolution["seeds above"] == "1 of 1"
+    # Random search is the baseline: no difference of its own.
+    assert np.isnan(table.loc["random search", "minus random search"])
 
 
 def test_the_sweep_table_gives_each_setting_against_random_search(tmp_path):
