@@ -115,14 +115,20 @@ def _quarter_means(searches: dict, method: str) -> dict[int, float]:
             for (m, seed), frame in searches.items() if m == method}
 
 
-def against_random(searches: dict, method: str, baseline: str = "random") -> dict:
-    """``method``'s last-quarter mean minus ``baseline``'s, per seed both ran, with
-    :func:`paired_interval`; ``above``: how many seeds' differences are positive."""
-    mine, theirs = _quarter_means(searches, method), _quarter_means(searches, baseline)
+def paired_difference(mine: dict, theirs: dict) -> dict:
+    """``mine[s] - theirs[s]`` (figures by seed) over the seeds both have, with
+    :func:`paired_interval`; ``above``: how many differences are positive; ``seeds``: the
+    seeds paired."""
     shared = sorted(set(mine) & set(theirs))
     differences = [mine[s] - theirs[s] for s in shared]
     return {**paired_interval(differences), "above": int(sum(d > 0 for d in differences)),
             "seeds": shared}
+
+
+def against_random(searches: dict, method: str, baseline: str = "random") -> dict:
+    """``method``'s last-quarter mean minus ``baseline``'s, per seed both ran
+    (:func:`paired_difference`)."""
+    return paired_difference(_quarter_means(searches, method), _quarter_means(searches, baseline))
 
 
 def searcher_table(searches: dict, folder: Path, baseline: str = "random") -> pd.DataFrame:

@@ -149,9 +149,9 @@ def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> 
     """One row per searcher: how many of its searches' best cells are retrained, their mean
     validation (each cell's mean over its seeds, then the mean over the searches), and that
     minus ``baseline``'s, paired by search seed, with a 95% Student-t interval over the seeds
-    both have (:func:`agents.study_report.paired_interval`) and how many lie above: does a
+    both have and how many lie above (:func:`agents.study_report.paired_difference`): does a
     searcher that wins on the search reward also find the better cells?"""
-    from .study_report import paired_interval
+    from .study_report import paired_difference
 
     means = retrained.groupby(["method", "search_seed"], sort=False)["validation_accuracy"].mean()
     theirs = means[baseline].to_dict() if baseline in means.index.get_level_values(0) else {}
@@ -161,12 +161,10 @@ def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> 
         row = {"searcher": LABELS.get(method, method), "cells": len(mine),
                "validation (mean over searches)": float(np.mean(list(mine.values())))}
         if method != baseline:
-            shared = sorted(set(mine) & set(theirs))
-            differences = [mine[s] - theirs[s] for s in shared]
-            interval = paired_interval(differences)
-            row.update({f"minus {LABELS.get(baseline, baseline)}": interval["mean"],
-                        "95% low": interval["low"], "95% high": interval["high"],
-                        "seeds above": f"{sum(d > 0 for d in differences)} of {len(shared)}"})
+            paired = paired_difference(mine, theirs)
+            row.update({f"minus {LABELS.get(baseline, baseline)}": paired["mean"],
+                        "95% low": paired["low"], "95% high": paired["high"],
+                        "seeds above": f"{paired['above']} of {len(paired['seeds'])}"})
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -79,7 +79,8 @@ from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
 from nas_env.cli import (check_child_device, device_type_of, parse_device,  # noqa: E402
                          parse_int_list, parse_protocol, positive_int, protocol_name,
                          require_dataset)
-from nas_env.commands.search import ppo_setting_names, trains_nothing  # noqa: E402
+from nas_env.commands.search import ppo_setting_names  # noqa: E402
+from nas_env.protocols import trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
 from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol  # noqa: E402
 from nas_env.tables.files import table_path  # noqa: E402

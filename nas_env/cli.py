@@ -187,10 +187,9 @@ def check_child_device(device: str | None, prog: str, flag: str = "--child-devic
     trained or built)."""
     import torch
 
-    from .protocols import SCORE_PROTOCOLS
+    from .protocols import trains_nothing
 
-    if device is not None and isinstance(protocol, str) and protocol in SCORE_PROTOCOLS \
-            and SCORE_PROTOCOLS[protocol].training is None:
+    if device is not None and trains_nothing(protocol):
         raise SystemExit(f"{prog}: error: {flag}: protocol {protocol!r} is training-free; it "
                          "scores cells on the CPU")
     if device is not None and device.startswith("cuda") and not torch.cuda.is_available():

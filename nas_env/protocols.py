@@ -199,6 +199,13 @@ SCORE_PROTOCOLS: dict[str, ScoreProtocol] = {
 """The named training-free protocols: ``gym.make(..., evaluator="live", protocol="zc-vote")``."""
 
 
+def trains_nothing(protocol) -> bool:
+    """Whether ``protocol`` (a name) is a training-free one: a score protocol with no training
+    run (``cheap+zc`` trains ``cheap`` beside its scores, so it is not)."""
+    return isinstance(protocol, str) and protocol in SCORE_PROTOCOLS \
+        and SCORE_PROTOCOLS[protocol].training is None
+
+
 def is_score_protocol(protocol) -> bool:
     """Whether ``protocol`` (a name or an object) is a training-free :class:`ScoreProtocol`."""
     return isinstance(protocol, ScoreProtocol) or (isinstance(protocol, str)

@@ -42,7 +42,7 @@ from nas_env.cli import (add_budget_spelling_of_cells, add_checkpoint_arguments,
                          add_env_arguments, check_child_device, checkpoint_options,
                          device_type_of, env_keywords, parse_json_object, positive_int,
                          require_dataset)
-from nas_env.protocols import SCORE_PROTOCOLS
+from nas_env.protocols import trains_nothing
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.table_builder import atomic_write_text
 
@@ -117,13 +117,6 @@ def ppo_setting_names() -> list[str]:
 
     return sorted({*PPO_DEFAULTS, *ENTROPY_DECAY_DEFAULTS, "policy", "feed", "lstm_hidden_size",
                    "fused_adam", "flush_denormal"})
-
-
-def trains_nothing(protocol) -> bool:
-    """Whether ``protocol`` (``--protocol``'s value) is a training-free one, which takes no
-    checkpoint options (it has no training run to save)."""
-    return isinstance(protocol, str) and protocol in SCORE_PROTOCOLS \
-        and SCORE_PROTOCOLS[protocol].training is None
 
 
 def build_parser(prog: str | None = None, description: str | None = None,
