@@ -19,12 +19,16 @@ bootstrap 95% intervals, Kendall over the best 16, overlap of the best 10%), and
 ``--large-reference`` names an A_large reference table, ranks its cells too. ``--large N`` times
 the candidate on N random 5-block A_large cells (seeded, no cache) for each thread count of
 ``--threads``. Beside each table, the same figures between the ``fast`` table's own two training
-seeds (``fast_seed0_vs_seed1``: how far the reference agrees with itself). ``--out-dir`` exports
+seeds (``fast_seed0_vs_seed1``: how far the reference agrees with itself). With two or more
+``--train-seeds``, a training candidate's own seeds are compared too, and
+:func:`nas_env.fidelity.noise_free_spearman` estimates how it would rank with no seed noise on
+either side (``noise_free``: the ceiling that averaging more of its seeds approaches). ``--out-dir`` exports
 a training protocol's A_small results as reward tables. The last line is the candidate's row for
 ``docs/fidelity.md``.
 
     python experiments/bench_fidelity.py --protocol cheap --threads 1
     python experiments/bench_fidelity.py --protocol cheap --signal tse --threads 1
+    python experiments/bench_fidelity.py --protocol cheap --train-seeds 0,1 --threads 1
     python experiments/bench_fidelity.py --score synflow --large 20 --threads 1,2
     python experiments/bench_fidelity.py --score model:synflow+naswot+zico --fit-on mnist
 """
@@ -45,7 +49,8 @@ from nas_env.benchmark import RewardTable, table_path
 from nas_env.cli import parse_int_list, parse_protocol, protocol_name
 from nas_env.data import DATASETS, load_dataset
 from nas_env.evaluators import LiveEvaluator
-from nas_env.fidelity import RankModel, rank_average, rank_fidelity, spearman_text
+from nas_env.fidelity import (RankModel, noise_free_spearman, rank_average, rank_fidelity,
+                              spearman_text)
 from nas_env.spaces import LargeCell, SmallCell, parse_architecture
 from nas_env.table_builder import export_cache_table
 from nas_env.zero_cost import SCORES, score_cell
@@ -79,6 +84,29 @@ def large_reference(path: Path) -> tuple[list[LargeCell], np.ndarray, np.ndarray
     means = grouped.mean()
     return ([parse_architecture(a) for a in means.index], means.to_numpy(),
             grouped.count().to_numpy())
+
+
+def large_reference_runs(path: Path) -> np.ndarray | None:
+    """The reference table's validation accuracy per seed, shape ``(seeds, cells)`` with cells in
+    :func:`large_reference`'s order; ``None`` unless every cell has the same two or more seeds."""
+    runs = pd.read_csv(path).pivot(index="arch", columns="seed", values="validation_accuracy")
+    runs = runs.sort_index()
+    if runs.shape[1] < 2 or runs.isna().any().any():
+        return None
+    return runs.to_numpy().T
+
+
+def noise_text(figures: dict) -> str:
+    """One line for :func:`~nas_env.fidelity.noise_free_spearman`'s figures."""
+    lo, hi = figures["noise_free_ci"]
+    return (f"own seeds agree at {figures['candidate_agreement']:.2f} (reference's: "
+            f"{figures['reference_agreement']:.2f}); Spearman of the seed means "
+            f"{figures['spearman']:.2f}, noise-free {figures['noise_free']:.2f} [{lo:.2f}, {hi:.2f}]")
+
+
+def signal_of(result: dict, signal: str) -> float:
+    """A training result's value as a candidate: validation accuracy, or minus the summed loss."""
+    return result["validation_accuracy"] if signal == "val" else -result["train_loss_sum"]
 
 
 class Candidate:
@@ -156,8 +184,7 @@ class Candidate:
         values, seconds = [], []
         for i, cell in enumerate(cells):
             result = evaluator.evaluate(cell)
-            value = (result["validation_accuracy"] if self.args.signal == "val"
-                     else -result["train_loss_sum"])
+            value = signal_of(result, self.args.signal)
             values.append(value)
             seconds.append(result["training_time"])
             print(f"{i:3d} {value:10.4f} {result['source']:8s} {result['training_time']:7.1f} s "
@@ -167,6 +194,16 @@ class Candidate:
             seconds = [a + b for a, b in zip(seconds, score_seconds)]
             return rank_average({"training": np.array(values), **scores}), seconds
         return np.array(values), seconds
+
+    def seed_runs(self, cells, dataset: str, space: str) -> np.ndarray | None:
+        """A training candidate's signal for each of its training seeds, shape ``(seeds,
+        cells)`` (cache lookups after :meth:`values`); ``None`` for fewer than two seeds or a
+        candidate that is not a training protocol alone."""
+        if self.args.score or self.args.with_scores or len(self.args.train_seeds) < 2:
+            return None
+        evaluator = self.evaluator(space, dataset, self.args.threads[0])
+        return np.array([[signal_of(evaluator.evaluate_seed(cell, s), self.args.signal)
+                          for cell in cells] for s in self.args.train_seeds])
 
     def time_large(self, cells, dataset: str, threads: int) -> list[float]:
         """Wall seconds per cell of evaluating ``cells`` afresh (no cache) on ``threads``."""
@@ -253,6 +290,10 @@ def main() -> None:
         out["small"][dataset] = figures
         seeds = RewardTable(table_path(dataset, "fast")).per_seed["validation_accuracy"]
         out.setdefault("fast_seed0_vs_seed1", {})[dataset] = rank_fidelity(seeds[:, 0], seeds[:, 1])
+        runs = candidate.seed_runs(list(SmallCell.all()), dataset, "small")
+        if runs is not None:
+            figures["noise"] = noise_free_spearman(runs, seeds.T)
+            print(f"A_small {dataset}, seed noise: {noise_text(figures['noise'])}")
         print(f"A_small {dataset}: {json.dumps(figures)}", flush=True)
         if args.out_dir is not None and args.protocol is not None:
             evaluator = candidate.evaluator("small", dataset, args.threads[0])
@@ -268,6 +309,11 @@ def main() -> None:
         out["large_reference_cells"] = [
             {"arch": cell.key, "reference": float(r), "seeds": int(n), "value": float(v)}
             for cell, r, n, v in zip(cells, reference, seeds, values)]
+        runs, reference_runs = (candidate.seed_runs(cells, "fashion_mnist", "large"),
+                                large_reference_runs(args.large_reference))
+        if runs is not None and reference_runs is not None:
+            out["large_reference"]["noise"] = noise_free_spearman(runs, reference_runs)
+            print(f"A_large reference, seed noise: {noise_text(out['large_reference']['noise'])}")
         print(f"A_large reference ({len(cells)} cells): {json.dumps(out['large_reference'])}")
     out["seconds_per_large_cell"] = {}
     if args.large:

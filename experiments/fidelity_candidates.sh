@@ -7,6 +7,13 @@
 #     bash experiments/fidelity_candidates.sh [scores|training|reference|all]   # default: all
 #     LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \
 #         bash experiments/fidelity_candidates.sh large
+#     LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \
+#         bash experiments/fidelity_candidates.sh noise
+#
+# `noise` trains each training candidate's second seed on both A_small tables (and reads
+# `cheap`'s on the A_large set, where $LARGE_REFERENCE names it) and writes, under
+# docs/data/fidelity_noise/, how far its two seeds agree and how it would rank with no seed
+# noise (bench_fidelity.py --train-seeds 0,1); then their table (fidelity_table.py --noise).
 #
 # `large` ranks the training-free candidates, `cheap` and the hybrid on the A_large reference set
 # as it stands (any number of its cells), without timing them, into
@@ -43,6 +50,9 @@ if [ "$jobs_max" != 1 ]; then
     set -m
     trap 'for job in $(jobs -p); do kill -- "-$job" 2>/dev/null; done; exit 130' INT TERM
 fi
+if [ "$mode" = noise ]; then
+    out=docs/data/fidelity_noise
+fi
 if [ "$mode" = large ]; then
     : "${LARGE_REFERENCE:?large: set LARGE_REFERENCE to the A_large reference table (CSV)}"
     out=docs/data/fidelity_large/$(basename "$LARGE_REFERENCE" .csv)
@@ -52,6 +62,19 @@ fi
 want() {  # want SECTION: is this section of the candidates run in this mode?
     [ "$mode" = all ] || [ "$mode" = "$1" ] || { [ "$mode" = large ] && [ "$1" != reference ]; }
 }
+# The training candidates' protocols (docs/fidelity.md, "The candidates").
+fields='"epochs": 1, "schedule": "onecycle", "precision": "fp32", "test_images": 2000'
+images16k="{\"name\": \"images16k\", $fields, \"lr\": 0.005, \"batch_size\": 64,
+    \"checkpoints_per_epoch\": 2, \"train_images\": 16000, \"val_images\": 6000,
+    \"filters\": [8, 16], \"fc_units\": 128}"
+data4k="$fields, \"lr\": 0.005, \"batch_size\": 32, \"checkpoints_per_epoch\": 1,
+    \"train_images\": 4000, \"val_images\": 6000"
+val6k="{\"name\": \"cheap-val6k\", $data4k, \"filters\": [8, 16], \"fc_units\": 128}"
+# cheap-val6k's data at ref16's width (filters 16 and 32, a 256-unit classifier).
+wide4k="{\"name\": \"wide4k\", $data4k, \"filters\": [16, 32], \"fc_units\": 256}"
+ref32='{"name": "ref32", "epochs": 1, "lr": 0.002, "schedule": "onecycle", "batch_size": 128,
+        "checkpoints_per_epoch": 4, "filters": [32, 64], "fc_units": 1024, "precision": "bf16"}'
+
 mkdir -p "$out"
 reference=()
 if [ -n "${LARGE_REFERENCE:-}" ]; then reference=(--large-reference "$LARGE_REFERENCE"); fi
@@ -94,13 +117,6 @@ fi
 
 if want training; then
     cache=(--cache-path reward_tables/evaluations/fidelity_small.sqlite)
-    fields='"epochs": 1, "schedule": "onecycle", "precision": "fp32", "test_images": 2000'
-    images16k="{\"name\": \"images16k\", $fields, \"lr\": 0.005, \"batch_size\": 64,
-        \"checkpoints_per_epoch\": 2, \"train_images\": 16000, \"val_images\": 6000,
-        \"filters\": [8, 16], \"fc_units\": 128}"
-    data4k="$fields, \"lr\": 0.005, \"batch_size\": 32, \"checkpoints_per_epoch\": 1,
-        \"train_images\": 4000, \"val_images\": 6000"
-    val6k="{\"name\": \"cheap-val6k\", $data4k, \"filters\": [8, 16], \"fc_units\": 128}"
     vote=synflow+naswot+jacob_cov
     timed=(--large "$large_train" --threads 1,2)
     bench cheap_val --protocol cheap "${cache[@]}" "${timed[@]}"
@@ -114,11 +130,9 @@ if want training; then
         bench cheap-val6k_val --protocol "$val6k" "${cache[@]}" "${timed[@]}"
         bench images16k_tse --protocol "$images16k" --signal tse "${cache[@]}"
         bench images16k_plus_vote --protocol "$images16k" --with-scores "$vote" "${cache[@]}"
-        # cheap-val6k's data at ref16's width (filters 16 and 32, a 256-unit classifier): is the
-        # narrow network, not the few images, what keeps cheap from ranking like fast? Thought
-        # of after the A_large set's first rows, so it is not one of the default rule's
+        # Is the narrow network, not the few images, what keeps cheap from ranking like fast?
+        # Thought of after the A_large set's first rows, so it is not one of the default rule's
         # candidates (and not in `large`).
-        wide4k="{\"name\": \"wide4k\", $data4k, \"filters\": [16, 32], \"fc_units\": 256}"
         bench wide4k_val --protocol "$wide4k" "${cache[@]}" "${timed[@]}"
     fi
 fi
@@ -132,14 +146,26 @@ if want reference; then
     bench ref16_val --protocol "$ref16" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
     # Half of fast's width (a quarter of its classifier), in bf16 autocast (its A_large rows'
     # recorded training times are in docs/fidelity.md).
-    ref32='{"name": "ref32", "epochs": 1, "lr": 0.002, "schedule": "onecycle", "batch_size": 128,
-            "checkpoints_per_epoch": 4, "filters": [32, 64], "fc_units": 1024, "precision": "bf16"}'
     bench ref32_val --protocol "$ref32" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
     # As the reference set uses it: its second seed, and the two seeds' mean.
     bench ref32_seed1_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 1 \
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
     bench ref32_seeds01_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 0,1 \
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
+fi
+if [ "$mode" = noise ]; then
+    # Seeds 0 and 1 of each training candidate: the second seed is trained here (64 cells per
+    # table, 3 s (cheap) to 20 s (images16k) each on one thread), the first is in the cache.
+    # Only cheap has runs on the A_large set's cells (the others cost 1.5 to 6 times as much).
+    cache=(--cache-path reward_tables/evaluations/fidelity_small.sqlite --train-seeds 0,1)
+    bench cheap --protocol cheap "${cache[@]}"
+    reference=()
+    bench ref32 --protocol "$ref32" --dataset fashion_mnist "${cache[@]}"
+    bench cheap-val6k --protocol "$val6k" "${cache[@]}"
+    bench wide4k --protocol "$wide4k" "${cache[@]}"
+    bench images16k --protocol "$images16k" "${cache[@]}"
+    "$py" experiments/fidelity_table.py --noise "$out"
+    exit 0
 fi
 while reap; do :; done   # the candidates still running
 "$py" experiments/fidelity_table.py "$out"

@@ -1,6 +1,11 @@
 """The table of every candidate reward in docs/fidelity.md, from bench_fidelity.py's JSON files.
 
     python experiments/fidelity_table.py docs/data/fidelity
+    python experiments/fidelity_table.py --noise docs/data/fidelity_noise
+
+``--noise``: the table of the candidates' seed noise instead (runs of ``bench_fidelity.py
+--train-seeds 0,1``): how far each candidate's two seeds agree, the Spearman of their mean, and
+its noise-free estimate (:func:`nas_env.fidelity.noise_free_spearman`).
 """
 
 from __future__ import annotations
@@ -29,10 +34,47 @@ def row(record: dict) -> list[str]:
             " / ".join(f"{seconds[t]['median']:.2f}" for t in sorted(seconds, key=int)) or "n/a"]
 
 
+NOISE_GROUPS = (("MNIST", lambda r: r["small"].get("mnist")),
+                ("Fashion-MNIST", lambda r: r["small"].get("fashion_mnist")),
+                ("A_large set", lambda r: r.get("large_reference")))
+
+
+def noise_cells(figures: dict | None) -> list[str]:
+    """Own-seed agreement, Spearman of the seed means, noise-free Spearman [95% CI]."""
+    noise = (figures or {}).get("noise")
+    if not noise:
+        return ["", "", ""]
+    lo, hi = noise["noise_free_ci"]
+    return [f"{noise['candidate_agreement']:.2f}", f"{noise['spearman']:.2f}",
+            f"{noise['noise_free']:.2f} [{lo:.2f}, {hi:.2f}]"]
+
+
+def noise_table(records: list[dict]) -> None:
+    header = ["candidate"] + [f"{name}: {column}" for name, _ in NOISE_GROUPS
+                              for column in ("own seeds agree", "seed mean", "noise-free [95% CI]")]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
+    reference = ["*`fast`'s own seeds*"]
+    for _, get in NOISE_GROUPS:
+        noise = next(((get(r) or {}).get("noise") for r in records if (get(r) or {}).get("noise")),
+                     None)
+        reference += [f"{noise['reference_agreement']:.2f}" if noise else "", "", ""]
+    print("| " + " | ".join(reference) + " |")
+    for record in records:
+        cells = [c for _, get in NOISE_GROUPS for c in noise_cells(get(record))]
+        if any(cells):
+            print("| " + " | ".join([record["candidate"].split(" (")[0]] + cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="the folder of bench_fidelity.py --out files")
+    parser.add_argument("--noise", action="store_true",
+                        help="the seed-noise table (runs with two training seeds) instead")
     args = parser.parse_args()
+    if args.noise:
+        noise_table([json.loads(p.read_text()) for p in sorted(args.folder.glob("*.json"))])
+        return
     header = ["candidate (kind)", "Spearman, MNIST (64) [95% CI]", "Spearman, Fashion-MNIST (64) [95% CI]",
               "Kendall best 16 (M / F)", "best-10% overlap (M / F)", "Spearman, A_large reference",
               "s per A_small cell", "s per A_large cell, 1 / 2 threads"]

@@ -3,8 +3,9 @@
 A candidate reward (a cheaper training protocol, the summed training loss of a short run, a
 training-free score) is judged by how it orders cells whose reference accuracy is known (the
 shipped ``fast`` tables, an A_large reference set). :func:`rank_fidelity` gives the figures
-``docs/fidelity.md`` reports; :func:`rank_average` and :class:`RankModel` combine several scores
-into one.
+``docs/fidelity.md`` reports; :func:`noise_free_spearman` splits a shortfall into the part more
+training seeds would remove and the part they would not; :func:`rank_average` and
+:class:`RankModel` combine several scores into one.
 
     from nas_env.fidelity import rank_fidelity
 
@@ -100,6 +101,83 @@ def spearman_text(figures: dict | None, cells: bool = False) -> str:
     lo, hi = figures["spearman_ci"]
     text = f"{figures['spearman']:.2f} [{lo:.2f}, {hi:.2f}]"
     return f"{text} ({figures['cells']})" if cells else text
+
+
+def seed_reliability(agreement: float, seeds: int) -> float:
+    """The Spearman-Brown prophecy: how reliable the mean of ``seeds`` runs is when two single
+    runs agree at ``agreement`` (their correlation), ``k r / (1 + (k - 1) r)``."""
+    if seeds < 1:
+        raise ValueError(f"seeds={seeds!r}; allowed: an integer >= 1")
+    return seeds * agreement / (1 + (seeds - 1) * agreement)
+
+
+def _mean_pairwise_spearman(runs: np.ndarray) -> float:
+    pairs = [spearmanr(runs[i], runs[j])[0]
+             for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    return float(np.mean(pairs))
+
+
+def _disattenuated(candidate: np.ndarray, reference: np.ndarray) -> tuple[float, ...]:
+    """``(candidate agreement, reference agreement, Spearman of the means, noise-free Spearman)``
+    for runs of shape ``(seeds, cells)``."""
+    r_c, r_f = _mean_pairwise_spearman(candidate), _mean_pairwise_spearman(reference)
+    observed = float(spearmanr(candidate.mean(axis=0), reference.mean(axis=0))[0])
+    if not (r_c > 0 and r_f > 0):
+        return r_c, r_f, observed, math.nan
+    reliability = seed_reliability(r_c, len(candidate)) * seed_reliability(r_f, len(reference))
+    return r_c, r_f, observed, observed / math.sqrt(reliability)
+
+
+def noise_free_spearman(candidate_runs, reference_runs, resamples: int = 2000,
+                        seed: int = 0) -> dict:
+    """How well a candidate would rank the cells if neither it nor the reference had seed noise:
+    Spearman's correction for attenuation (Spearman 1904), with each side's reliability taken
+    from how its own training seeds agree and the Spearman-Brown prophecy for the mean of its
+    seeds (:func:`seed_reliability`).
+
+    The observed Spearman of the two seed means is divided by ``sqrt(R_candidate *
+    R_reference)``. A candidate whose noise-free figure is below a goal cannot reach the goal by
+    averaging more of its own seeds: what is left is its bias. The correction is an estimate
+    (it assumes seed noise independent of the cell's true rank and can exceed 1 on few cells);
+    the interval is a percentile bootstrap over cells.
+
+    :param candidate_runs: the candidate's values, shape ``(seeds, cells)``, at least two seeds.
+    :param reference_runs: the reference's values, shape ``(seeds, cells)``, at least two seeds,
+        cells in the same order.
+    :param resamples: bootstrap resamples of the cells.
+    :param seed: seeds the bootstrap.
+    :returns: ``cells``, ``candidate_seeds``, ``reference_seeds``, ``candidate_agreement`` and
+        ``reference_agreement`` (mean Spearman between two seeds), ``spearman`` (of the seed
+        means), ``noise_free`` and its 95% interval ``noise_free_ci``; the noise-free figure is
+        NaN where either side's seeds do not agree positively.
+    """
+    candidate = np.asarray(candidate_runs, dtype=float)
+    reference = np.asarray(reference_runs, dtype=float)
+    if candidate.ndim != 2 or reference.ndim != 2 or candidate.shape[1] != reference.shape[1]:
+        raise ValueError(f"runs need shape (seeds, cells) with the same cells; got "
+                         f"{candidate.shape} and {reference.shape}")
+    if len(candidate) < 2 or len(reference) < 2:
+        raise ValueError(f"each side needs at least two seeds to measure its own agreement; got "
+                         f"{len(candidate)} (candidate) and {len(reference)} (reference)")
+    if not (np.isfinite(candidate).all() and np.isfinite(reference).all()):
+        raise ValueError("a run holds a value that is not finite; drop that cell first")
+    r_c, r_f, observed, corrected = _disattenuated(candidate, reference)
+    n = candidate.shape[1]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        if np.ptp(candidate[:, idx], axis=1).min() == 0 or np.ptp(reference[:, idx], axis=1).min() == 0:
+            continue
+        boot.append(_disattenuated(candidate[:, idx], reference[:, idx])[3])
+    boot = [b for b in boot if math.isfinite(b)]
+    return {
+        "cells": n, "candidate_seeds": len(candidate), "reference_seeds": len(reference),
+        "candidate_agreement": r_c, "reference_agreement": r_f, "spearman": observed,
+        "noise_free": corrected,
+        "noise_free_ci": ([float(q) for q in np.percentile(boot, [2.5, 97.5])] if boot
+                          else [math.nan, math.nan]),
+    }
 
 
 def normalised_ranks(values) -> np.ndarray:

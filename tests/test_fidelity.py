@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas_env.fidelity import RankModel, rank_average, rank_fidelity, spearman_text, top_overlap
+from nas_env.fidelity import (RankModel, noise_free_spearman, rank_average, rank_fidelity,
+                              seed_reliability, spearman_text, top_overlap)
 
 REFERENCE = np.linspace(80.0, 99.0, 64)
 
@@ -58,3 +59,50 @@ def test_spearman_text_prints_the_figure_as_the_docs_tables_do():
     assert spearman_text(figures) == "0.67 [-0.23, 0.92]"
     assert spearman_text(figures, cells=True) == "0.67 [-0.23, 0.92] (8)"
     assert spearman_text(None) == "n/a"
+
+
+def test_seed_reliability_is_the_spearman_brown_prophecy():
+    assert seed_reliability(0.5, 1) == pytest.approx(0.5)
+    assert seed_reliability(0.5, 2) == pytest.approx(2 / 3)
+    assert seed_reliability(0.5, 4) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="seeds=0"):
+        seed_reliability(0.5, 0)
+
+
+def _runs(signal, noise, seeds, rng):
+    return np.stack([signal + rng.normal(0, noise, len(signal)) for _ in range(seeds)])
+
+
+def test_noise_free_spearman_separates_seed_noise_from_bias():
+    """A candidate that is the truth plus seed noise ranks far below 1 but is noise-free near 1;
+    one whose noise-free figure stays low is biased, and more of its seeds would not help."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 1, 400)
+    reference = _runs(truth, 0.3, 2, rng)
+    noisy = noise_free_spearman(_runs(truth, 1.0, 2, rng), reference, resamples=200)
+    assert noisy["candidate_seeds"] == 2 and noisy["cells"] == 400
+    assert noisy["candidate_agreement"] < 0.6 and noisy["reference_agreement"] > 0.85
+    assert noisy["spearman"] < 0.8
+    lo, hi = noisy["noise_free_ci"]
+    assert lo < 1.0 < hi and noisy["noise_free"] == pytest.approx(1.0, abs=0.06)
+    biased_signal = 0.5 * truth + np.sqrt(0.75) * rng.normal(0, 1, 400)  # correlation 0.5
+    biased = noise_free_spearman(_runs(biased_signal, 1.0, 2, rng), reference, resamples=200)
+    assert biased["noise_free"] == pytest.approx(0.5, abs=0.08)
+    assert biased["noise_free_ci"][1] < 0.7
+    again = noise_free_spearman(_runs(biased_signal, 1.0, 2, np.random.default_rng(5)), reference,
+                                resamples=50, seed=1)
+    assert again == noise_free_spearman(_runs(biased_signal, 1.0, 2, np.random.default_rng(5)),
+                                        reference, resamples=50, seed=1)
+
+
+def test_noise_free_spearman_needs_two_seeds_a_side_and_the_same_cells():
+    runs = np.arange(20.0).reshape(2, 10)
+    with pytest.raises(ValueError, match="at least two seeds"):
+        noise_free_spearman(runs[:1], runs)
+    with pytest.raises(ValueError, match="same cells"):
+        noise_free_spearman(runs, runs[:, :9])
+    with pytest.raises(ValueError, match="not finite"):
+        noise_free_spearman(np.where(runs == 3.0, np.nan, runs), runs)
+    # Seeds that disagree completely leave nothing to correct: no figure rather than a wrong one.
+    assert np.isnan(noise_free_spearman(np.stack([runs[0], -2 * runs[0]]), runs,
+                                        resamples=20)["noise_free"])
