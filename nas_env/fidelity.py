@@ -167,8 +167,10 @@ def noise_free_spearman(candidate_runs, reference_runs, resamples: int = 2000,
     boot = []
     for _ in range(resamples):
         idx = rng.integers(0, n, n)
-        if np.ptp(candidate[:, idx], axis=1).min() == 0 or np.ptp(reference[:, idx], axis=1).min() == 0:
-            continue
+        spreads = np.concatenate([np.ptp(candidate[:, idx], axis=1),
+                                  np.ptp(reference[:, idx], axis=1)])
+        if spreads.min() == 0:
+            continue  # a resample in which a run is constant has no Spearman
         boot.append(_disattenuated(candidate[:, idx], reference[:, idx])[3])
     boot = [b for b in boot if math.isfinite(b)]
     return {
