@@ -22,9 +22,9 @@ the candidate on N random 5-block A_large cells (seeded, no cache) for each thre
 seeds (``fast_seed0_vs_seed1``: how far the reference agrees with itself). With two or more
 ``--train-seeds``, a training candidate's own seeds are compared too, and
 :func:`nas_env.fidelity.noise_free_spearman` estimates how it would rank with no seed noise on
-either side (``noise_free``: the ceiling that averaging more of its seeds approaches). ``--out-dir`` exports
-a training protocol's A_small results as reward tables. The last line is the candidate's row for
-``docs/fidelity.md``.
+either side (``noise_free``: the ceiling that averaging more of its seeds approaches).
+``--out-dir`` exports a training protocol's A_small results as reward tables. The last line is
+the candidate's row for ``docs/fidelity.md``.
 
     python experiments/bench_fidelity.py --protocol cheap --threads 1
     python experiments/bench_fidelity.py --protocol cheap --signal tse --threads 1
