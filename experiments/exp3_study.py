@@ -80,9 +80,8 @@ from nas_env.cli import (check_child_device, device_type_of, parse_device,  # no
                          parse_int_list, parse_protocol, positive_int, protocol_name,
                          require_dataset)
 from nas_env.commands.search import ppo_setting_names  # noqa: E402
-from nas_env.protocols import trains_nothing  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
-from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol  # noqa: E402
+from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol, trains_nothing  # noqa: E402
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 

@@ -10,8 +10,8 @@
 #     LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \
 #         bash experiments/fidelity_candidates.sh noise
 #
-# `noise` trains each training candidate's second seed on both A_small tables (and reads
-# `cheap`'s on the A_large set, where $LARGE_REFERENCE names it) and writes, under
+# `noise` trains each training candidate's second seed on both A_small tables (and `cheap`'s
+# and `images16k`'s on the A_large set, where $LARGE_REFERENCE names it) and writes, under
 # docs/data/fidelity_noise/, how far its two seeds agree and how it would rank with no seed
 # noise (bench_fidelity.py --train-seeds 0,1); then their table (fidelity_table.py --noise).
 #

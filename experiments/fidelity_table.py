@@ -39,9 +39,14 @@ NOISE_GROUPS = (("MNIST", lambda r: r["small"].get("mnist")),
                 ("A_large set", lambda r: r.get("large_reference")))
 
 
+def noise_of(figures: dict | None) -> dict | None:
+    """The ``noise`` figures of one group (None where the group or its noise is missing)."""
+    return (figures or {}).get("noise")
+
+
 def noise_cells(figures: dict | None) -> list[str]:
     """Own-seed agreement, Spearman of the seed means, noise-free Spearman [95% CI]."""
-    noise = (figures or {}).get("noise")
+    noise = noise_of(figures)
     if not noise:
         return ["", "", ""]
     lo, hi = noise["noise_free_ci"]
@@ -56,8 +61,7 @@ def noise_table(records: list[dict]) -> None:
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     reference = ["*`fast`'s own seeds*"]
     for _, get in NOISE_GROUPS:
-        noise = next(((get(r) or {}).get("noise") for r in records if (get(r) or {}).get("noise")),
-                     None)
+        noise = next((noise_of(get(r)) for r in records if noise_of(get(r))), None)
         reference += [f"{noise['reference_agreement']:.2f}" if noise else "", "", ""]
     print("| " + " | ".join(reference) + " |")
     for record in records:
