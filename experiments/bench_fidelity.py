@@ -3,9 +3,12 @@
 A candidate is one of:
 
 - a training protocol (``--protocol NAME`` or its fields as a JSON object), read by
-  ``--signal val`` (its validation accuracy, the default) or ``--signal tse`` (minus its summed
-  training loss, Ru et al.'s training speed estimate); cells are trained through the live
-  evaluator, so results go to the evaluation cache and a rerun costs lookups;
+  ``--signal val`` (its validation accuracy), ``--signal tse`` (minus its summed training loss,
+  Ru et al.'s training speed estimate) or ``--signal late`` (minus the loss curve's last point:
+  the mean training loss since the curve's previous point); the default is the protocol's own
+  signal (``late`` for a ``late_loss`` protocol such as ``loss16k``, else ``val``); cells are
+  trained through the live evaluator, so results go to the evaluation cache and a rerun costs
+  lookups;
 - a training-free score (``--score NAME``, a name of :data:`nas_env.zero_cost.SCORES`), a rank
   average of several (``--score synflow+naswot+jacob_cov``), or a :class:`~nas_env.fidelity.RankModel`
   over several (``--score model:synflow+naswot+zico``), fitted on the A_small table of
@@ -52,10 +55,12 @@ from nas_env.evaluators import LiveEvaluator
 from nas_env.fidelity import (RankModel, noise_free_spearman, rank_average, rank_fidelity,
                               spearman_text)
 from nas_env.spaces import LargeCell, SmallCell, parse_architecture
+from nas_env.protocols import get_protocol
 from nas_env.table_builder import export_cache_table
 from nas_env.zero_cost import SCORES, score_cell
 
-SIGNALS = ("val", "tse")
+SIGNALS = ("val", "tse", "late")
+SIGNAL_NAMES = {"val": "validation accuracy", "tse": "-TSE", "late": "late loss"}
 
 
 def parse_score(text: str) -> tuple[str, list[str]]:
@@ -105,8 +110,11 @@ def noise_text(figures: dict) -> str:
 
 
 def signal_of(result: dict, signal: str) -> float:
-    """A training result's value as a candidate: validation accuracy, or minus the summed loss."""
-    return result["validation_accuracy"] if signal == "val" else -result["train_loss_sum"]
+    """A training result's value as a candidate: validation accuracy, minus the summed loss, or
+    minus the loss curve's last point."""
+    if signal == "val":
+        return result["validation_accuracy"]
+    return -result["train_loss_sum"] if signal == "tse" else -result["loss_curve"][-1][1]
 
 
 class Candidate:
@@ -125,7 +133,7 @@ class Candidate:
             return {"score": names[0], "vote": "vote(" + " + ".join(names) + ")",
                     "model": f"model(" + " + ".join(names) + f"; fitted on {args.fit_on})"}[kind]
         proto = protocol_name(args.protocol)
-        signal = "validation accuracy" if args.signal == "val" else "-TSE"
+        signal = SIGNAL_NAMES[args.signal]
         seeds = ", ".join(map(str, args.train_seeds))
         if len(args.train_seeds) > 1:
             signal += f", mean of seeds {seeds}"
@@ -238,8 +246,9 @@ def main() -> None:
                       help="a training protocol: a name, or its fields as a JSON object")
     what.add_argument("--score", type=parse_score,
                       help="a training-free score: NAME, NAME+NAME (rank average) or model:NAME+NAME")
-    parser.add_argument("--signal", choices=SIGNALS, default="val",
-                        help="--protocol: rank by validation accuracy or by minus the summed training loss")
+    parser.add_argument("--signal", choices=SIGNALS, default=None,
+                        help="--protocol: rank by validation accuracy, minus the summed training "
+                             "loss or minus the late training loss (default: the protocol's own)")
     parser.add_argument("--with-scores", type=parse_score, default=None,
                         help="--protocol: rank-average its signal with these zero-cost scores, "
                              "e.g. synflow+naswot+jacob_cov")
@@ -276,6 +285,9 @@ def main() -> None:
         if d not in DATASETS:
             parser.error(f"--dataset {d!r}; allowed: {', '.join(DATASETS)}")
 
+    if args.signal is None:
+        own = args.protocol is not None and get_protocol(args.protocol).signal == "late_loss"
+        args.signal = "late" if own else "val"
     candidate = Candidate(args)
     model = fit_model(candidate, args)
     kind = "training-free" if args.score else "hybrid" if args.with_scores else "training"

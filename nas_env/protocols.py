@@ -18,6 +18,12 @@ Protocols
     128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
     one-cycle to lr 5e-3), validated and tested on 2,000 images each;
     ``docs/fidelity.md`` gives how it was chosen and how it ranks cells.
+``loss16k``
+    ``cheap``'s network trained on four times the images (16,000, batch 64, one-cycle to lr 5e-3)
+    and read by its late training loss (``signal="late_loss"``): the result's ``score`` is
+    ``100 * exp(-L)``, where ``L`` is the mean training loss over the second half of the epoch.
+    In the first epoch every batch is new to the network, so ``L`` is a held-out loss on 8,000
+    images; validated (not rewarded) and tested on 2,000 images each.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ FC_UNITS = 4096
 
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("bf16", "fp32")
+SIGNALS = ("validation_accuracy", "late_loss")
+"""What a protocol's runs are read by (:attr:`Protocol.signal`)."""
+ADDED_FIELDS = {"loss_points_per_epoch": None, "signal": "validation_accuracy"}
+"""Fields added after every earlier run was stored, with the value each earlier protocol had: a
+protocol's record (:meth:`Protocol.as_dict`, and so its runs' identities) leaves them out while
+they hold it, so no earlier run changes identity."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,12 @@ class Protocol:
     :param fc_units: the hidden fully connected layer's width in the network trained.
     :param precision: what ``precision="auto"`` means for this protocol: ``"bf16"`` autocast (with
         channels_last on CPU) or ``"fp32"``.
+    :param loss_points_per_epoch: points of the loss curve per epoch, each the mean training loss
+        since the previous one; ``None``: one at each validation checkpoint.
+    :param signal: what the runs are read by: ``"validation_accuracy"``, or ``"late_loss"``: the
+        loss curve's last point ``L`` as a result's ``score``, ``100 * exp(-L)`` (the geometric
+        mean of the probability given to the true class, in percent; 0 for a run that diverged),
+        which a live evaluator then rewards in place of the validation accuracy.
     """
 
     name: str
@@ -71,6 +89,8 @@ class Protocol:
     filters: tuple[int, int] = CELL_FILTERS
     fc_units: int = FC_UNITS
     precision: str = "bf16"
+    loss_points_per_epoch: int | None = None
+    signal: str = "validation_accuracy"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(self.filters))
@@ -81,10 +101,14 @@ class Protocol:
             raise ValueError(f"schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r}; allowed: {', '.join(PRECISIONS)}")
+        if self.signal not in SIGNALS:
+            raise ValueError(f"signal={self.signal!r}; allowed: {', '.join(SIGNALS)}")
         counts = {"epochs": self.epochs, "batch_size": self.batch_size,
                   "checkpoints_per_epoch": self.checkpoints_per_epoch, "fc_units": self.fc_units,
                   "train_images": self.train_images or 1, "val_images": self.val_images or 1,
-                  "test_images": self.test_images or 1}
+                  "test_images": self.test_images or 1,
+                  "loss_points_per_epoch": 1 if self.loss_points_per_epoch is None
+                  else self.loss_points_per_epoch}
         for key, value in counts.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key}={value!r}; allowed: an integer >= 1")
@@ -97,7 +121,17 @@ class Protocol:
         return self.filters == CELL_FILTERS and self.fc_units == FC_UNITS
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except those of :data:`ADDED_FIELDS` that hold their earlier value."""
+        record = asdict(self)
+        for key, earlier in ADDED_FIELDS.items():
+            if record[key] == earlier:
+                del record[key]
+        return record
+
+    @property
+    def loss_points(self) -> int:
+        """Points of the loss curve per epoch."""
+        return self.loss_points_per_epoch or self.checkpoints_per_epoch
 
     @classmethod
     def from_dict(cls, record: dict) -> "Protocol":
@@ -118,6 +152,10 @@ PROTOCOLS: dict[str, Protocol] = {
     "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=32,
                       checkpoints_per_epoch=1, train_images=4_000, val_images=2_000,
                       test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
+    "loss16k": Protocol("loss16k", epochs=1, lr=5e-3, schedule="onecycle", batch_size=64,
+                        checkpoints_per_epoch=1, train_images=16_000, val_images=2_000,
+                        test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32",
+                        loss_points_per_epoch=2, signal="late_loss"),
 }
 
 

@@ -103,3 +103,36 @@ def test_the_noise_table_shows_each_candidate_s_own_agreement_and_noise_free_fig
     assert lines[2] == "| *`fast`'s own seeds* |  |  |  | 0.96 |  |  |  |  |  |"
     assert lines[3] == "| cheap |  |  |  | 0.58 | 0.67 | 0.79 [0.62, 0.95] |  |  |  |"
     assert len(lines) == 4  # a candidate with one seed has no row
+
+
+def test_a_late_loss_protocol_is_ranked_by_its_late_loss_unless_told_otherwise(
+        load_script, synthetic_data_root, tmp_path, monkeypatch):
+    from nas_env.evaluators import LiveEvaluator
+    from nas_env.protocols import Protocol
+
+    bench = load_script("bench_fidelity")
+    late = Protocol("tiny-late", epochs=1, lr=1e-2, schedule="onecycle", batch_size=32,
+                    checkpoints_per_epoch=1, filters=(4, 8), fc_units=32, precision="fp32",
+                    loss_points_per_epoch=2, signal="late_loss")
+    ops = ("conv3x3", "max_pool2x2", "identity", "avg_pool2x2", "conv1x3_3x1")
+    cells = [LargeCell([(0, 0, ops[i], ops[(i + 1) % 5])]) for i in range(4)]
+    reference = tmp_path / "large_fashion_mnist_fast.csv"
+    pd.DataFrame([{"arch": c.key, "seed": 0, "validation_accuracy": 80.0 + i}
+                  for i, c in enumerate(cells)]).to_csv(reference, index=False)
+    cache = tmp_path / "cache.sqlite"
+    evaluator = LiveEvaluator("large", "fashion_mnist", late, data_root=synthetic_data_root,
+                              cache=str(cache), threads=1)
+    by_key = {c.key: evaluator.evaluate(c) for c in cells}
+    for signal, name, value in ((None, "late loss", lambda r: -r["loss_curve"][-1][1]),
+                                ("val", "validation accuracy", lambda r: r["validation_accuracy"])):
+        out = tmp_path / f"{signal}.json"
+        argv = ["bench_fidelity.py", "--protocol", json.dumps(late.as_dict()),
+                "--dataset", "fashion_mnist", "--data-root", str(synthetic_data_root),
+                "--cache-path", str(cache), "--large-reference", str(reference),
+                "--threads", "1", "--out", str(out)]
+        monkeypatch.setattr(sys, "argv", argv + (["--signal", signal] if signal else []))
+        bench.main()
+        record = json.loads(out.read_text())
+        assert record["candidate"] == f"tiny-late ({name})"
+        assert [c["value"] for c in record["large_reference_cells"]] == pytest.approx(
+            [value(by_key[c["arch"]]) for c in record["large_reference_cells"]])

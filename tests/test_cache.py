@@ -80,9 +80,12 @@ def test_the_key_is_canonical_and_covers_every_condition_of_the_run(tmp_path):
     cache.put(identity(cell), fake_result(cell))
     assert cache.get(identity(swapped)) is not None
     renamed = Protocol(**{**CHEAP.as_dict(), "train_images": 100})
+    read_late = Protocol(**{**CHEAP.as_dict(), "signal": "late_loss"})
+    finer_loss = Protocol(**{**CHEAP.as_dict(), "loss_points_per_epoch": 2})
     other_data = {**DATA, "sha256": "b" * 64}  # same name, other files
     for changed in (identity(cell, seed=1), identity(cell, dataset="fashion_mnist"),
                     identity(cell, space="small"), identity(cell, protocol=renamed),
+                    identity(cell, protocol=read_late), identity(cell, protocol=finer_loss),
                     identity(cell, data=other_data), identity(cell, split_sizes=[200, 30, 100]),
                     identity(cell, precision="bf16"), identity(cell, device_type="cuda"),
                     identity(cell, schema=1)):

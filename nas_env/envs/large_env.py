@@ -43,7 +43,10 @@ class NASCellLargeEnv(CellSearchEnv):
     - `reward="val"`: the cell's validation accuracy in percent under `protocol`; under a
       training-free protocol (`"zc-vote"`, `"zc-synflow"`: `nas_env.evaluation.score`), the cell's
       `score` instead: the mean percentile (0 to 100) of its zero-cost scores among a fixed
-      sample of random cells with as many blocks, with no training at all.
+      sample of random cells with as many blocks, with no training at all; under a protocol read
+      by its late training loss (`"loss16k"`, `signal="late_loss"` in `nas_env.protocols`), the
+      run's `score`: `100 * exp(-L)` for the mean training loss `L` over the second half of its
+      one epoch (0 for a run that diverged).
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
       budget `n`, else the validation accuracy. Size budgets (`"cell_parameters"`, the default with
       `n = 150,000`, `"trainable_parameters"`, `"flops"`) are checked from the architecture before

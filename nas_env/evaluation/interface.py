@@ -32,7 +32,8 @@ class Evaluator(ABC):
     :attr protocol: the training protocol's name.
     :attr table: the reward table behind the results, or ``None`` when there is none.
     :attr reward_key: the result key the envs' reward is computed from: ``"validation_accuracy"``,
-        or ``"score"`` for a training-free evaluator.
+        or ``"score"`` for a training-free evaluator and for a live one whose protocol is read by
+        its late training loss.
     """
 
     space: str

@@ -45,8 +45,8 @@ def failed_result(cell: SmallCell | LargeCell, sizes: dict, reason: str, seed: i
 
 
 def mean_result(results: Sequence[EvalResult]) -> EvalResult:
-    """One record for several training seeds of one cell: accuracies, times and latency averaged,
-    ``seed=None``, ``diverged`` if any seed diverged, the first failure if any failed."""
+    """One record for several training seeds of one cell: accuracies, scores, times and latency
+    averaged, ``seed=None``, ``diverged`` if any seed diverged, the first failure if any failed."""
     first = results[0]
     if len(results) == 1:
         return first
@@ -57,6 +57,8 @@ def mean_result(results: Sequence[EvalResult]) -> EvalResult:
                    for k in ("validation_accuracy", "test_accuracy", "training_time")})
     latencies = [r["latency_ms"] for r in results]
     merged["latency_ms"] = None if None in latencies else float(np.mean(latencies))
+    scores = [r.get("score") for r in results]
+    merged["score"] = None if None in scores else float(np.mean(scores))
     losses = [r.get("train_loss_sum") for r in results]
     merged["train_loss_sum"] = None if None in losses else float(np.mean(losses))
     loss_curves = [dict(map(tuple, r["loss_curve"])) for r in results]
