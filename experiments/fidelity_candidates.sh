@@ -15,6 +15,16 @@
 # docs/data/fidelity_noise/, how far its two seeds agree and how it would rank with no seed
 # noise (bench_fidelity.py --train-seeds 0,1); then their table (fidelity_table.py --noise).
 #
+#     LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \
+#         bash experiments/fidelity_candidates.sh late
+#
+# `late` reads runs by their late training loss (the loss16k protocol, bench_fidelity.py
+# --signal late): first it times cheap, loss16k and loss12k one after another on the same five
+# random 5-block A_large cells (into docs/data/fidelity_late/timing_*.json), then ranks
+# images16k's cached runs by their late loss (loss16k trains them step for step as images16k
+# does), then trains loss12k's seeds 0 and 1 side by side (one thread each) and ranks them on
+# both A_small tables and, where $LARGE_REFERENCE names it, the A_large set.
+#
 # `large` ranks the training-free candidates, `cheap` and the hybrid on the A_large reference set
 # as it stands (any number of its cells), without timing them, into
 # docs/data/fidelity_large/<the table's name>/ (a set still being built changes these figures as
@@ -52,6 +62,9 @@ if [ "$jobs_max" != 1 ]; then
 fi
 if [ "$mode" = noise ]; then
     out=docs/data/fidelity_noise
+fi
+if [ "$mode" = late ]; then
+    out=docs/data/fidelity_late
 fi
 if [ "$mode" = large ]; then
     : "${LARGE_REFERENCE:?large: set LARGE_REFERENCE to the A_large reference table (CSV)}"
@@ -152,6 +165,33 @@ if want reference; then
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
     bench ref32_seeds01_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 0,1 \
         --cache-path reward_tables/evaluations/fidelity_small.sqlite
+fi
+if [ "$mode" = late ]; then
+    # loss12k: loss16k on 12,000 images, the next multiple of 4,000 below loss16k's cost
+    # (nas_env.protocols.PROTOCOLS["loss12k"]; these fields, so these runs' identities).
+    loss12k='{"name": "loss12k", "epochs": 1, "schedule": "onecycle", "precision": "fp32",
+        "test_images": 2000, "lr": 0.005, "batch_size": 64, "checkpoints_per_epoch": 1,
+        "loss_points_per_epoch": 2, "signal": "late_loss", "train_images": 12000,
+        "val_images": 2000, "filters": [8, 16], "fc_units": 128}'
+    # Seconds only, no cache (the runs above are not read), on idle cores: one after another.
+    for timed in cheap loss16k loss12k; do
+        proto=$timed
+        if [ "$timed" = loss12k ]; then proto=$loss12k; fi
+        "$py" experiments/bench_fidelity.py --protocol "$proto" --large 5 --threads 1,2 \
+            --dataset fashion_mnist --out "$out/timing_$timed.json" | tail -n 1
+    done
+    cache=(--cache-path reward_tables/evaluations/fidelity_small.sqlite)
+    # cheap's seed 0 beside them (cached runs), so that large_default.py can compare the groups.
+    bench cheap_seed0 --protocol cheap "${cache[@]}"
+    bench images16k_late_seed0 --protocol "$images16k" --signal late "${cache[@]}"
+    bench images16k_late --protocol "$images16k" --signal late "${cache[@]}" --train-seeds 0,1
+    bench loss12k_seed0 --protocol "$loss12k" "${cache[@]}" & seed0=$!
+    bench loss12k_seed1 --protocol "$loss12k" "${cache[@]}" --train-seeds 1 & seed1=$!
+    wait "$seed0"
+    wait "$seed1"
+    bench loss12k --protocol "$loss12k" "${cache[@]}" --train-seeds 0,1   # lookups
+    "$py" experiments/fidelity_table.py "$out"
+    exit 0
 fi
 if [ "$mode" = noise ]; then
     # Seeds 0 and 1 of each training candidate: the second seed is trained here (64 cells per
