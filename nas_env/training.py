@@ -71,9 +71,9 @@ def late_loss_score(loss_curve: list, diverged: bool) -> float:
 
 def accuracy_of(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str = "fp32",
                 batch_size: int = 256) -> float:
-    """Accuracy of ``net`` on ``(x, y)`` in percent. Batches of 256: on a CPU, batches of 1,000
-    ran the narrow proxy networks about half as fast per image (their activations outgrow the
-    caches)."""
+    """Accuracy of ``net`` on ``(x, y)`` in percent, ``batch_size`` images at a time (256: on a
+    CPU, batches of 1,000 ran the narrow proxy networks slower per image;
+    ``experiments/bench_evaluation_batch.py``)."""
     device = next(net.parameters()).device
     memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
     was_training = net.training
