@@ -34,8 +34,8 @@ for method in ppo random evolution; do
     settings=()
     if [ "$method" = ppo ]; then settings=(--ppo-settings "$first_round_ppo"); fi
     "$py" experiments/search_large.py --method "$method" --seed 0 --cells 400 \
-        --threads "$threads" --cache-path "$cheap_cache" --out-dir "$out" "${settings[@]}" \
-        > "$out.$method.log"
+        --protocol cheap --threads "$threads" --cache-path "$cheap_cache" --out-dir "$out" \
+        "${settings[@]}" > "$out.$method.log"
     tail -n 25 "$out.$method.log"
 done
 

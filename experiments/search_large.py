@@ -3,9 +3,9 @@
 The same command as ``nas-env search`` (:mod:`nas_env.commands.search`), with the same outputs,
 for a clone of the repository:
 
-    python experiments/search_large.py --method ppo --seed 0 --cells 400 \\
+    python experiments/search_large.py --method ppo --seed 0 --cells 400 --protocol cheap \\
         --cache-path reward_tables/evaluations/large_mnist_cheap.sqlite
-    python experiments/search_large.py --method random --seed 0 --cells 400 --cache-path ...
+    python experiments/search_large.py --method random --seed 0 --cells 400 --protocol cheap --cache-path ...
 
 For one version this script still reads ``--budget N`` as ``--cells N``, the number of cells to
 sample (with a warning), and so has no r_param budget flags; ``nas-env search --budget`` is

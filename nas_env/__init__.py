@@ -16,7 +16,7 @@ if "NASCell-large-v0" not in registry:
     register(
         id="NASCell-large-v0",
         entry_point="nas_env.envs.large_env:NASCellLargeEnv",
-        kwargs={"dataset": "mnist", "protocol": "cheap", "blocks": 5},
+        kwargs={"dataset": "mnist", "protocol": "loss12k", "blocks": 5},
     )
 if "NASCellSeq-small-v0" not in registry:
     register(

@@ -227,9 +227,9 @@ def add_env_arguments(group, defaults: dict | None = None, budget: bool = True) 
                            help="count the cells' or the whole network's parameters against the "
                                 "budget (default: the env's, cells)")
     group.add_argument("--protocol", type=parse_protocol, default=d["protocol"],
-                       help="training protocol: a name (fast, cheap, paper, ...) or a JSON object "
-                            "of protocol fields; a table search uses the table's "
-                            + default("protocol", "fast for a table, cheap live"))
+                       help="training protocol: a name (fast, cheap, loss12k, paper, ...) or a JSON "
+                            "object of protocol fields; a table search uses the table's "
+                            + default("protocol", "fast for a table, loss12k live"))
     group.add_argument("--dataset", default=d["dataset"], choices=sorted(DATASETS),
                        help="dataset " + default("dataset", "mnist"))
     group.add_argument("--blocks", type=positive_int, default=d["blocks"],

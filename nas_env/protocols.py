@@ -18,6 +18,10 @@ Protocols
     128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
     one-cycle to lr 5e-3), validated and tested on 2,000 images each;
     ``docs/fidelity.md`` gives how it was chosen and how it ranks cells.
+``loss12k``
+    ``loss16k`` on 12,000 training images, within the 20 s cost goal on 2 cores; the default of
+    ``NASCell-large-v0``: of every reward tried it ranks random 5-block cells most like one epoch
+    of full-size training (``docs/fidelity.md``, "Late training loss").
 ``loss16k``
     ``cheap``'s network trained on four times the images (16,000, batch 64, one-cycle to lr 5e-3)
     and read by its late training loss (``signal="late_loss"``): the result's ``score`` is
@@ -154,6 +158,10 @@ PROTOCOLS: dict[str, Protocol] = {
                       test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
     "loss16k": Protocol("loss16k", epochs=1, lr=5e-3, schedule="onecycle", batch_size=64,
                         checkpoints_per_epoch=1, train_images=16_000, val_images=2_000,
+                        test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32",
+                        loss_points_per_epoch=2, signal="late_loss"),
+    "loss12k": Protocol("loss12k", epochs=1, lr=5e-3, schedule="onecycle", batch_size=64,
+                        checkpoints_per_epoch=1, train_images=12_000, val_images=2_000,
                         test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32",
                         loss_points_per_epoch=2, signal="late_loss"),
 }

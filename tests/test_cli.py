@@ -135,7 +135,7 @@ def test_budget_is_r_params_budget_in_train_and_search_and_cells_count_a_search(
     for args in (trained, searched):
         assert args.budget == 1e5 and args.reward == "param"
     assert searched.cells == 7 and trained.budget_scope == "network"
-    assert cli.env_keywords(searched) == {"reward": "param", "budget": 1e5, "protocol": "cheap",
+    assert cli.env_keywords(searched) == {"reward": "param", "budget": 1e5, "protocol": "loss12k",
                                           "dataset": "mnist", "blocks": 5}
 
 

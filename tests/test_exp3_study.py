@@ -413,7 +413,7 @@ def test_the_first_rounds_ppo_search_replays_from_the_shipped_cache(tmp_path, mo
     cache = tmp_path / "cheap.sqlite"
     shutil.copy(ROOT / "reward_tables" / "evaluations" / "large_mnist_cheap.sqlite", cache)
     forbid(monkeypatch, nas_env.training, "train_child")
-    summary = search_main(["--method", "ppo", "--seed", "0", "--cells", "100", "--cache-path",
+    summary = search_main(["--method", "ppo", "--seed", "0", "--cells", "100", "--protocol", "cheap", "--cache-path",
                            str(cache), "--data-root", str(REAL_ROOT), "--out-dir", str(tmp_path),
                            "--no-checkpoints", "--ppo-settings", json.dumps(FIRST_ROUND)])
     assert summary["sources"] == {"cache": 100} and summary["ppo_config"]["ent_coef"] == 0.1

@@ -136,7 +136,7 @@ def build_parser(prog: str | None = None, description: str | None = None,
                    help="cells sampled, repeats included (default: %(default)s)")
     if legacy_budget:
         add_budget_spelling_of_cells(p)
-    add_env_arguments(p, defaults={"protocol": "cheap", "dataset": "mnist", "blocks": 5},
+    add_env_arguments(p, defaults={"protocol": "loss12k", "dataset": "mnist", "blocks": 5},
                       budget=not legacy_budget)
     p.add_argument("--threads", type=positive_int, default=None, help="torch threads while training")
     p.add_argument("--ppo-settings", type=parse_json_object, default=None, metavar="JSON",
