@@ -65,10 +65,10 @@ class NASCellEnv(CellSearchEnv):
     - `reward="val"`: the cell's validation accuracy in percent; with `evaluator="live"` and a
       training-free protocol (`"zc-vote"`, `"zc-synflow"`), the cell's `score`: the mean
       percentile (0 to 100) of its zero-cost scores among the 64 cells, with no training; under a
-      protocol read by its late training loss (`"loss16k"`), the run's `score`, `100 * exp(-L)`
-      for its mean training loss `L` over the second half of the epoch.
+      protocol read by its late training loss (`"loss12k"`, `"loss16k"`), the run's `score`,
+      `100 * exp(-L)` for its mean training loss `L` over the second half of the epoch.
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
-      budget `n`, else the validation accuracy. By default the metric is the two cells' parameter
+      budget `n`, else the `reward="val"` reward. By default the metric is the two cells' parameter
       count (`budget_scope="cells"`, `n = 150,000`); `budget_scope="network"` counts the whole
       network's parameters, and `budget_metric` names any other metric of the table (`"flops"`,
       `"latency_ms"`, `"training_time"`) with `budget` in its units. Size budgets are checked from

@@ -50,9 +50,9 @@ class NASCellLargeEnv(CellSearchEnv):
       percentile (0 to 100) of its zero-cost scores among a fixed sample of random cells with as
       many blocks, with no training at all.
     - `reward="param"`: the paper's r_param: `-100.0` when the budget metric is at least the
-      budget `n`, else the `reward="val"` reward. Size budgets (`"cell_parameters"`, the default with
-      `n = 150,000`, `"trainable_parameters"`, `"flops"`) are checked from the architecture before
-      any training: an over-budget cell costs nothing (`info["budget_met"]` is `False`,
+      budget `n`, else the `reward="val"` reward. Size budgets (`"cell_parameters"`, the default
+      with `n = 150,000`, `"trainable_parameters"`, `"flops"`) are checked from the architecture
+      before any training: an over-budget cell costs nothing (`info["budget_met"]` is `False`,
       `env.unwrapped.last_provenance["source"] == "skipped"`).
     - **Failure**: a run whose loss turns NaN or infinite (`info["failure"] == "diverged"`, cached
       like any finished run) or that runs out of GPU memory (`"out_of_memory: ..."`, not cached)

@@ -33,7 +33,8 @@ class CellSearchEnv(gym.Env):
 
     :param space: ``"small"`` or ``"large"``: the search space (set by the subclass).
     :param dataset: ``"mnist"`` or ``"fashion_mnist"``.
-    :param protocol: the training protocol (``"fast"``, ``"cheap"``, ``"loss16k"``, ``"paper"``).
+    :param protocol: the training protocol (``"fast"``, ``"cheap"``, ``"loss12k"``, ``"loss16k"``,
+        ``"paper"``).
     :param evaluator: ``"table"`` (a reward table: A_small only), ``"live"`` (train each cell,
         cached) or an :class:`~nas_env.evaluation.interface.Evaluator`.
     :param table_path: an explicit table CSV instead of the shipped one (``"table"`` only).
