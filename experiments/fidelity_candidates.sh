@@ -22,8 +22,9 @@
 # --signal late): first it times cheap, loss16k and loss12k one after another on the same five
 # random 5-block A_large cells (into docs/data/fidelity_late/timing_*.json), then ranks
 # images16k's cached runs by their late loss (loss16k trains them step for step as images16k
-# does), then trains loss12k's seeds 0 and 1 side by side (one thread each) and ranks them on
-# both A_small tables and, where $LARGE_REFERENCE names it, the A_large set.
+# does), then trains loss12k's seeds 0 and 1 side by side (one thread each), ranks them on
+# both A_small tables and, where $LARGE_REFERENCE names it, the A_large set, and exports its
+# A_small runs as reward_tables/small_<dataset>_loss12k.csv.
 #
 # `large` ranks the training-free candidates, `cheap` and the hybrid on the A_large reference set
 # as it stands (any number of its cells), without timing them, into
@@ -190,6 +191,11 @@ if [ "$mode" = late ]; then
     wait "$seed0"
     wait "$seed1"
     bench loss12k --protocol "$loss12k" "${cache[@]}" --train-seeds 0,1   # lookups
+    # loss12k's A_small runs, both seeds, as the shipped reward tables.
+    for dataset in mnist fashion_mnist; do
+        "$py" experiments/export_cache.py "${cache[@]}" --dataset "$dataset" --protocol loss12k \
+            --out-dir reward_tables
+    done
     "$py" experiments/fidelity_table.py "$out"
     exit 0
 fi

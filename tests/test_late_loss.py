@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
+import pandas as pd
 import pytest
 
 import nas_env  # noqa: F401  (registers the ids)
@@ -118,3 +120,49 @@ def test_the_new_fields_leave_earlier_protocols_identities_alone():
     assert stored["protocol"] == {**record, "filters": list(record["filters"])}
     # Set, they are part of it.
     assert set(ADDED_FIELDS) <= set(LATE.as_dict())
+
+
+def test_the_shipped_loss12k_tables_are_rewarded_by_their_score():
+    from nas_env.benchmark import RewardTable, table_path
+
+    for dataset in ("mnist", "fashion_mnist"):
+        table = RewardTable(table_path(dataset, "loss12k"))
+        assert table.reward_key == "score" and table.meta["protocol"]["signal"] == "late_loss"
+        best = table.best()
+        assert best["reward"] == pytest.approx(table.mean["score"].max())
+        assert best["score"] == pytest.approx(best["reward"])
+        spreads = [row.max() - row.min() for row in table.per_seed["score"]]
+        assert table.seed_noise() == pytest.approx(float(np.median(spreads)))
+    env = gym.make("NASCell-small-v0", protocol="loss12k", dataset="fashion_mnist")
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.array([1, 4]))
+    assert reward == pytest.approx(info["score"]) and 0 < reward < 100
+    assert reward != info["validation_accuracy"]
+    with pytest.raises(ValueError, match="rewarded by its score"):
+        gym.make("NASCell-small-v0", protocol="loss12k", dataset="fashion_mnist", fidelity=0.5)
+
+
+def test_a_late_loss_table_is_what_the_cache_exports(tmp_path):
+    from nas_env.cache import EvaluationCache
+    from nas_env.tables.builder import export_cache_table
+
+    cache = EvaluationCache(ROOT / "reward_tables/evaluations/fidelity_small.sqlite")
+    exported = export_cache_table(cache, "mnist", "loss12k", tmp_path)
+    shipped = pd.read_csv(ROOT / "reward_tables/small_mnist_loss12k.csv")
+    assert list(pd.read_csv(exported).columns) == list(shipped.columns)
+    assert list(shipped.columns)[-1] == "score"
+    pd.testing.assert_frame_equal(pd.read_csv(exported), shipped)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda df: df.drop(columns="score"), "has no score column"),
+    (lambda df: df.assign(score=df["score"] + 100), "score must be a number in \\[0, 100\\]"),
+])
+def test_a_broken_late_loss_table_is_refused_with_its_reason(tmp_path, change, message):
+    from nas_env.benchmark import RewardTable, RewardTableError
+
+    source = ROOT / "reward_tables/small_mnist_loss12k"
+    change(pd.read_csv(source.with_suffix(".csv"))).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "t.json").write_text(source.with_suffix(".json").read_text())
+    with pytest.raises(RewardTableError, match=message):
+        RewardTable(tmp_path / "t.csv")

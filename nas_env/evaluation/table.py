@@ -22,7 +22,12 @@ class TableEvaluator(Evaluator):
     :param fidelity: the fraction of the protocol's training to report: the validation accuracy at
         the matching checkpoint of the recorded curve (``table.checkpoints`` divided by the
         protocol's epochs, e.g. 0.25, 0.5, 0.75 or 1.0 for the ``fast`` table), charged that
-        fraction of the training time. The test accuracy stays the final one.
+        fraction of the training time. The test accuracy stays the final one. A table rewarded by
+        its ``score`` (a late-loss protocol's) records no score per checkpoint, so it serves
+        fidelity 1 only.
+
+    Its :attr:`reward_key` is the table's (:attr:`RewardTable.reward_key
+    <nas_env.tables.reward_table.RewardTable.reward_key>`).
     """
 
     space = "small"
@@ -33,6 +38,10 @@ class TableEvaluator(Evaluator):
         meta = table.meta or {}
         self.dataset = meta.get("dataset")
         self.protocol = (meta.get("protocol") or {}).get("name")
+        self.reward_key = table.reward_key
+        if fidelity < 1.0 - 0.01 and self.reward_key != "validation_accuracy":
+            raise ValueError(f"fidelity={fidelity!r}: {table.path} is rewarded by its "
+                             f"{self.reward_key}, recorded only for the whole run; allowed: 1.0")
         epochs = int((meta.get("protocol") or {}).get("epochs") or math.ceil(table.checkpoints[-1]))
         fractions = [c / epochs for c in table.checkpoints]
         matches = [c for c, f in zip(table.checkpoints, fractions) if abs(f - fidelity) < 0.01]

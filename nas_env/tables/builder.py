@@ -34,7 +34,7 @@ from ..run_checkpoint import CHECKPOINT_EVERY, RunInProgressError
 from ..spaces import LargeCell, SmallCell
 from ..training import Protocol, get_protocol, resolve_device, train_child
 from .files import user_table_dir
-from .schema import TABLE_COLUMNS, RewardTableError
+from .schema import SCORE_COLUMN, TABLE_COLUMNS, RewardTableError, columns_of
 
 
 
@@ -219,7 +219,9 @@ def build_reward_table(
             **{k: result[k] for k in TABLE_COLUMNS if k in result and k != "val_curve"},
             "val_curve": json.dumps(result["val_curve"]),
         }
-        new = pd.DataFrame([row])[list(TABLE_COLUMNS)]
+        if proto.signal != "validation_accuracy":
+            row[SCORE_COLUMN] = result[SCORE_COLUMN]
+        new = pd.DataFrame([row])[list(columns_of(proto.signal))]
         with lock:  # append to the file as it is now, keeping rows other builders wrote
             table = _read_table(csv_path)
             if (cell.to_string(), seed) not in _done_pairs(table):
@@ -278,7 +280,8 @@ def export_cache_table(
     """Write the cache's results for (``space``, ``dataset``, ``protocol``) as a reward table.
 
     The CSV has the shipped tables' columns (:data:`~nas_env.tables.schema.TABLE_COLUMNS`, one
-    row per (cell, training seed); ``arch_index`` is empty for A_large) and a JSON sidecar
+    row per (cell, training seed); ``arch_index`` is empty for A_large; ``score`` after them for a
+    protocol not read by its validation accuracy) and a JSON sidecar
     recording the protocol exactly as the cache stored it, plus where the rows came from. A
     complete A_small export is a table :class:`~nas_env.tables.reward_table.RewardTable` and the
     table envs serve. Written atomically: an existing table is replaced only once the new one is
@@ -300,9 +303,10 @@ def export_cache_table(
     proto = Protocol.from_dict(rows[0]["identity"]["protocol"])
     results = [row["result"] for row in rows]
     table = pd.DataFrame([
-        {**{k: r[k] for k in TABLE_COLUMNS if k != "val_curve"}, "val_curve": json.dumps(r["val_curve"])}
+        {**{k: r[k] for k in TABLE_COLUMNS if k != "val_curve"}, "val_curve": json.dumps(r["val_curve"]),
+         SCORE_COLUMN: r.get(SCORE_COLUMN)}
         for r in results
-    ])[list(TABLE_COLUMNS)].sort_values(["seed", "arch"], kind="stable")
+    ])[list(columns_of(proto.signal))].sort_values(["seed", "arch"], kind="stable")
     precision = table["precision"].mode().iloc[0]
     record = protocol_record(dataset, proto, table["device"].mode().iloc[0], precision, space)
     record["source"] = f"exported from the evaluation cache {cache.path}"

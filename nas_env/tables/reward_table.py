@@ -22,8 +22,8 @@ from ..keywords import check_seed_mode, not_allowed
 from ..results import RESULT_DEFAULTS
 from ..rewards import REWARD_TOLERANCE, Optimum, Reward
 from ..spaces import NUM_OPS, InvalidArchitectureError, SmallCell
-from .schema import (INT_METRICS, METRICS, NUM_CELLS, RewardTableError, index_ranges, read_curve,
-                     read_rows, read_sidecar)
+from .schema import (INT_METRICS, METRICS, NUM_CELLS, SCORE_COLUMN, RewardTableError, index_ranges,
+                     read_curve, read_rows, read_sidecar, reward_column)
 
 
 def _common_checkpoints(curves: list) -> tuple[float, ...]:
@@ -72,6 +72,14 @@ class RewardTable:
         self.path = Path(path)
         self._df = read_rows(self.path)
         self.meta: dict = read_sidecar(self.path)
+        self.reward_key: str = reward_column(self.meta)
+        """The column the table's reward is read from: ``"validation_accuracy"``, or ``"score"``
+        for a protocol read by its late training loss."""
+        if self.reward_key not in self._df.columns:
+            raise RewardTableError(
+                f"reward table {self.path} has no {self.reward_key} column, which its sidecar's "
+                f"protocol {self.meta['protocol']['name']!r} is rewarded by")
+        metrics = METRICS + ((SCORE_COLUMN,) if SCORE_COLUMN in self._df.columns else ())
 
         groups = [g for _, g in self._df.groupby("arch_index", sort=True)]
         self.num_seeds = _frozen(np.array([len(g) for g in groups], dtype=np.int64))
@@ -92,11 +100,11 @@ class RewardTable:
             return _frozen(np.stack([g[col].to_numpy()[s] for g, s in zip(groups, slots)]))
 
         self.seeds = by_seed("seed")
-        self.per_seed: dict[str, np.ndarray] = {col: by_seed(col) for col in METRICS + ("diverged",)}
+        self.per_seed: dict[str, np.ndarray] = {col: by_seed(col) for col in metrics + ("diverged",)}
         self.mean: dict[str, np.ndarray] = {
             col: _frozen(np.array([g[col].mean() for g in groups],
                                   dtype=np.int64 if col in INT_METRICS else np.float64))
-            for col in METRICS
+            for col in metrics
         }
         self.mean["diverged"] = _frozen(np.array([g["diverged"].any() for g in groups]))
 
@@ -107,17 +115,20 @@ class RewardTable:
         self.checkpoints: tuple[float, ...] = _common_checkpoints(curves)
         """The epochs at which every row of the table recorded a validation accuracy."""
         cells = list(SmallCell.all())
-        keys = METRICS + ("diverged",)
+        keys = metrics + ("diverged",)
 
         def record(i: int, seed, values: dict, curve: tuple, row=None) -> dict:
             where = groups[i].iloc[row if row is not None else 0]
-            return {"arch": cells[i].to_string(), "arch_key": cells[i].key, "arch_index": i,
-                    "seed": seed, "num_seeds": int(self.num_seeds[i]),
-                    **{k: _python(values[k]) for k in keys}, "val_curve": curve,
-                    "latency_ms": _measured(values["latency_ms"]),
-                    "failure": "diverged" if values["diverged"] else None, **common,
-                    "device": str(where["device"]), "precision": str(where["precision"]),
-                    **RESULT_DEFAULTS}
+            out = {"arch": cells[i].to_string(), "arch_key": cells[i].key, "arch_index": i,
+                   "seed": seed, "num_seeds": int(self.num_seeds[i]),
+                   **{k: _python(values[k]) for k in keys}, "val_curve": curve,
+                   "latency_ms": _measured(values["latency_ms"]),
+                   "failure": "diverged" if values["diverged"] else None, **common,
+                   "device": str(where["device"]), "precision": str(where["precision"]),
+                   **RESULT_DEFAULTS}
+            if SCORE_COLUMN in values:
+                out[SCORE_COLUMN] = _python(values[SCORE_COLUMN])
+            return out
 
         self._mean_records = [
             record(i, None, {k: self.mean[k][i] for k in keys}, _mean_curve(curves[i], self.checkpoints))
@@ -245,9 +256,10 @@ class RewardTable:
         return out
 
     def rewards(self, reward: Reward) -> np.ndarray:
-        """The mean-over-seeds reward of every cell, in index order (length 64)."""
+        """The mean-over-seeds reward of every cell, in index order (length 64), computed from
+        :attr:`reward_key`."""
         self.check_metric(reward.budget_metric)
-        return reward(self.mean["validation_accuracy"], self.mean[reward.budget_metric])
+        return reward(self.mean[self.reward_key], self.mean[reward.budget_metric])
 
     def best(
         self,
@@ -279,9 +291,10 @@ class RewardTable:
 
     def seed_noise(self) -> float:
         """The table's seed noise: the median, over the cells trained with more than one seed, of
-        the spread (max - min) of their validation accuracies; 0.0 for a one-seed table."""
+        the spread (max - min) of their rewarded column (:attr:`reward_key`); 0.0 for a one-seed
+        table."""
         spreads = [np.max(row[:n]) - np.min(row[:n])
-                   for row, n in zip(self.per_seed["validation_accuracy"], self.num_seeds) if n > 1]
+                   for row, n in zip(self.per_seed[self.reward_key], self.num_seeds) if n > 1]
         return float(np.median(spreads)) if spreads else 0.0
 
     def optimum(self, reward: str | Reward = "val", **budget_keywords) -> Optimum:

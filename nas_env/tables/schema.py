@@ -24,6 +24,11 @@ TABLE_COLUMNS = (
 )
 """A reward table's columns, in order (the builder writes them; querying needs no torch)."""
 
+SCORE_COLUMN = "score"
+"""An optional column, after :data:`TABLE_COLUMNS`: each run's ``score``, for a protocol read by
+something other than its validation accuracy (``signal="late_loss"``: ``100 * exp(-L)``), whose
+table is rewarded by it (:func:`reward_column`)."""
+
 NUM_CELLS = NUM_OPS**2
 
 INT_METRICS = ("trainable_parameters", "cell_parameters", "flops")
@@ -53,6 +58,19 @@ def _rows(mask: pd.Series) -> str:
     """The CSV line numbers (header is line 1) of the rows where ``mask`` holds, at most five."""
     lines = [int(i) + 2 for i in np.flatnonzero(mask.to_numpy())]
     return ", ".join(map(str, lines[:5])) + (f" and {len(lines) - 5} more" if len(lines) > 5 else "")
+
+
+def columns_of(signal: str) -> tuple[str, ...]:
+    """The columns of a table of a protocol read by ``signal``: :data:`TABLE_COLUMNS`, and
+    :data:`SCORE_COLUMN` after them unless the protocol is read by its validation accuracy."""
+    return TABLE_COLUMNS + (() if signal == "validation_accuracy" else (SCORE_COLUMN,))
+
+
+def reward_column(meta: dict) -> str:
+    """The column a table's reward is read from, by its sidecar's protocol: ``"score"`` for a
+    protocol read by its late training loss, else ``"validation_accuracy"``."""
+    signal = (meta.get("protocol") or {}).get("signal", "validation_accuracy")
+    return "validation_accuracy" if signal == "validation_accuracy" else SCORE_COLUMN
 
 
 SIDECAR_KEYS = ("dataset", "protocol")
@@ -133,6 +151,13 @@ def read_rows(path: Path) -> pd.DataFrame:
         if bad.any():
             raise RewardTableError(f"reward table {path}: {col} must be a percentage in [0, 100]; "
                                    f"line(s) {_rows(bad)} are not")
+    if SCORE_COLUMN in df.columns:
+        values = pd.to_numeric(df[SCORE_COLUMN], errors="coerce")
+        bad = values.isna() | ~values.between(0.0, 100.0)
+        if bad.any():
+            raise RewardTableError(f"reward table {path}: column {SCORE_COLUMN} must be a number "
+                                   f"in [0, 100]; line(s) {_rows(bad)} are not")
+        df[SCORE_COLUMN] = values
     for col in ("training_time", "latency_ms"):
         bad = df[col] < 0
         if bad.any():
