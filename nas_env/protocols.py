@@ -41,8 +41,10 @@ FC_UNITS = 4096
 
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("bf16", "fp32")
-SIGNALS = ("validation_accuracy", "late_loss")
-"""What a protocol's runs are read by (:attr:`Protocol.signal`)."""
+REWARD_KEYS = {"validation_accuracy": "validation_accuracy", "late_loss": "score"}
+"""For each signal a protocol's runs are read by (:attr:`Protocol.signal`), the result key (and
+table column) that holds it."""
+SIGNALS = tuple(REWARD_KEYS)
 ADDED_FIELDS = {"loss_points_per_epoch": None, "signal": "validation_accuracy"}
 """Fields added after every earlier run was stored, with the value each earlier protocol had: a
 protocol's record (:meth:`Protocol.as_dict`, and so its runs' identities) leaves them out while
@@ -131,6 +133,11 @@ class Protocol:
             if record[key] == earlier:
                 del record[key]
         return record
+
+    @property
+    def reward_key(self) -> str:
+        """The result key its runs are rewarded by (:data:`REWARD_KEYS`)."""
+        return REWARD_KEYS[self.signal]
 
     @property
     def loss_points(self) -> int:

@@ -90,8 +90,7 @@ class LiveEvaluator(Evaluator):
         self.dataset = dataset
         self._protocol = get_protocol(protocol)
         self.protocol = self._protocol.name
-        if self._protocol.signal == "late_loss":
-            self.reward_key = "score"
+        self.reward_key = self._protocol.reward_key
         self.data_root = data_root
         self.train_seeds = [int(s) for s in train_seeds]
         if not self.train_seeds:

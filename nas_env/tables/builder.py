@@ -219,8 +219,7 @@ def build_reward_table(
             **{k: result[k] for k in TABLE_COLUMNS if k in result and k != "val_curve"},
             "val_curve": json.dumps(result["val_curve"]),
         }
-        if proto.signal != "validation_accuracy":
-            row[SCORE_COLUMN] = result[SCORE_COLUMN]
+        row[proto.reward_key] = result[proto.reward_key]
         new = pd.DataFrame([row])[list(columns_of(proto.signal))]
         with lock:  # append to the file as it is now, keeping rows other builders wrote
             table = _read_table(csv_path)

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..protocols import REWARD_KEYS
 from ..spaces import NUM_OPS, InvalidArchitectureError, SmallCell
 
 TABLE_COLUMNS = (
@@ -62,15 +63,14 @@ def _rows(mask: pd.Series) -> str:
 
 def columns_of(signal: str) -> tuple[str, ...]:
     """The columns of a table of a protocol read by ``signal``: :data:`TABLE_COLUMNS`, and
-    :data:`SCORE_COLUMN` after them unless the protocol is read by its validation accuracy."""
-    return TABLE_COLUMNS + (() if signal == "validation_accuracy" else (SCORE_COLUMN,))
+    :data:`SCORE_COLUMN` after them where the signal's reward key is not among them."""
+    return TABLE_COLUMNS + (() if REWARD_KEYS[signal] in TABLE_COLUMNS else (REWARD_KEYS[signal],))
 
 
 def reward_column(meta: dict) -> str:
-    """The column a table's reward is read from, by its sidecar's protocol: ``"score"`` for a
-    protocol read by its late training loss, else ``"validation_accuracy"``."""
-    signal = (meta.get("protocol") or {}).get("signal", "validation_accuracy")
-    return "validation_accuracy" if signal == "validation_accuracy" else SCORE_COLUMN
+    """The column a table's reward is read from: its sidecar protocol's reward key
+    (:data:`nas_env.protocols.REWARD_KEYS`)."""
+    return REWARD_KEYS[(meta.get("protocol") or {}).get("signal", "validation_accuracy")]
 
 
 SIDECAR_KEYS = ("dataset", "protocol")
