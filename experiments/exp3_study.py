@@ -248,8 +248,10 @@ def plan(args) -> list[Job]:
                 for name, setting in args.tuning.items() for seed in args.tuning_seeds]
         runs += [("random", seed, args.out / "tuning" / "random", {}) for seed in args.tuning_seeds]
     else:
+        # Seed by seed, so that each seed's searches finish together and can be compared in
+        # pairs long before the whole study is done.
         runs = [(method, seed, args.out, args.ppo_setting if method == "ppo" else {})
-                for method in args.methods for seed in args.seeds]
+                for seed in args.seeds for method in args.methods]
     expect = {"cells": args.cells, "protocol": args.protocol_value, "dataset": args.dataset,
               "blocks": args.blocks, "reward": "val", "device": args.device_type}
     return [Job(method, seed, parent, search_argv(args, method, seed, parent, setting),

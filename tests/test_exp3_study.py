@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -183,6 +184,14 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
     summary = json.loads((out / "random_seed0" / "summary.json").read_text())
     assert summary["protocol"] == "zc-vote" and "training" not in summary["sources"]
     assert "training-free" in (out / "report.md").read_text()
+
+
+def test_the_study_runs_seed_by_seed(tmp_path, capsys):
+    # Each seed's searches come before the next seed's, so paired comparisons exist early.
+    assert study_script().main(["--protocol", "cheap", "--methods", "ppo", "random",
+                                "--seeds", "0-1", "--out-dir", str(tmp_path), "--dry-run"]) == 0
+    listed = re.findall(r"(\w+_seed\d+): to run", capsys.readouterr().out)
+    assert listed == ["ppo_seed0", "random_seed0", "ppo_seed1", "random_seed1"]
 
 
 @pytest.mark.parametrize("flags, message", [
