@@ -163,6 +163,17 @@ def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False
     return value
 
 
+def reward_label(value) -> str:
+    """What a search under protocol ``value`` (as :func:`protocol_of` returns it) is rewarded by,
+    in words, for the report and the figure's axis."""
+    if isinstance(value, str) and value in SCORE_PROTOCOLS:
+        return "score percentile"
+    protocol = Protocol.from_dict(value) if isinstance(value, dict) else PROTOCOLS[value]
+    if protocol.reward_key == "score":
+        return "late-loss score, 100 exp(-last training loss)"
+    return "validation accuracy (%)"
+
+
 def file_stem(dataset: str, value) -> str:
     """``{dataset}_{protocol name}`` for file names, the name's odd characters as ``_``."""
     return f"{dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', protocol_name(value))}"
@@ -419,7 +430,8 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
     """Write and return the study's (or the sweep's) ``report.md`` and figure."""
     kind, name, batch = args.kind, args.protocol_name, int(args.ppo_setting.get("n_steps", 20))
     head = (f"# Experiment 3, second round: {args.dataset}, protocol {name} ({kind}), "
-            f"blocks {args.blocks}, {args.cells} cells per search\n\n")
+            f"blocks {args.blocks}, {args.cells} cells per search\n\n"
+            f"Reward: {reward_label(args.protocol_value)}.\n\n")
     if args.cells < BUDGET_RULE[kind]:
         head += (f"**Below the budget rule**: {args.cells} cells per search, where a {kind} reward "
                  f"asks at least {BUDGET_RULE[kind]}.\n\n")
@@ -439,7 +451,7 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
         figure = sr.plot_study(
             searches, args.out / f"curves_{args.dataset}.png",
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
-            f"reward: {'score percentile' if name in SCORE_PROTOCOLS else 'validation accuracy (%)'}",
+            f"reward: {reward_label(args.protocol_value)}",
             batch)
         if any(method == "ppo" for method, _ in searches):
             head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"

@@ -82,6 +82,7 @@ def test_a_study_reports_against_random_resumes_and_replays_from_its_cache(
     report = (out / "report.md").read_text()
     assert report in capsys.readouterr().out and (out / "curves_mnist.png").stat().st_size > 0
     assert "Below the budget rule" in report and "Student-t" in report
+    assert "Reward: validation accuracy (%)." in report
     row = next(line for line in report.splitlines() if line.startswith("| PPO "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     difference, low, high = map(float, cells[4:7])
@@ -184,6 +185,18 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
     summary = json.loads((out / "random_seed0" / "summary.json").read_text())
     assert summary["protocol"] == "zc-vote" and "training" not in summary["sources"]
     assert "training-free" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("protocol, label", [
+    ("cheap", "validation accuracy (%)"),
+    ("loss12k", "late-loss score, 100 exp(-last training loss)"),
+    ({**json.loads(TINY), "loss_points_per_epoch": 2, "signal": "late_loss"},
+     "late-loss score, 100 exp(-last training loss)"),
+    ("zc-vote", "score percentile"),
+])
+def test_the_report_names_what_the_reward_is(protocol, label):
+    # A late-loss protocol rewards its score, not its validation accuracy; the report says so.
+    assert study_script().reward_label(protocol) == label
 
 
 def test_the_study_runs_seed_by_seed(tmp_path, capsys):
