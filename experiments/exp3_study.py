@@ -81,7 +81,8 @@ from nas_env.cli import (check_child_device, device_type_of, parse_device,  # no
                          require_dataset)
 from nas_env.commands.search import ppo_setting_names  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
-from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol, trains_nothing  # noqa: E402
+from nas_env.protocols import (PROTOCOLS, SCORE_PROTOCOLS, Protocol, get_protocol,  # noqa: E402
+                               trains_nothing)
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 
@@ -168,8 +169,7 @@ def reward_label(value) -> str:
     in words, for the report and the figure's axis."""
     if isinstance(value, str) and value in SCORE_PROTOCOLS:
         return "score percentile"
-    protocol = Protocol.from_dict(value) if isinstance(value, dict) else PROTOCOLS[value]
-    if protocol.reward_key == "score":
+    if get_protocol(value).reward_key == "score":
         return "late-loss score, 100 exp(-last training loss)"
     return "validation accuracy (%)"
 
@@ -429,9 +429,9 @@ def retrain(args) -> str:
 def report(args, jobs: list[Job], retrained: str = "") -> str:
     """Write and return the study's (or the sweep's) ``report.md`` and figure."""
     kind, name, batch = args.kind, args.protocol_name, int(args.ppo_setting.get("n_steps", 20))
+    rewarded_by = reward_label(args.protocol_value)
     head = (f"# Experiment 3, second round: {args.dataset}, protocol {name} ({kind}), "
-            f"blocks {args.blocks}, {args.cells} cells per search\n\n"
-            f"Reward: {reward_label(args.protocol_value)}.\n\n")
+            f"blocks {args.blocks}, {args.cells} cells per search\n\nReward: {rewarded_by}.\n\n")
     if args.cells < BUDGET_RULE[kind]:
         head += (f"**Below the budget rule**: {args.cells} cells per search, where a {kind} reward "
                  f"asks at least {BUDGET_RULE[kind]}.\n\n")
@@ -451,7 +451,7 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
         figure = sr.plot_study(
             searches, args.out / f"curves_{args.dataset}.png",
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
-            f"reward: {reward_label(args.protocol_value)}",
+            f"reward: {rewarded_by}",
             batch)
         if any(method == "ppo" for method, _ in searches):
             head += f"PPO's settings: `{json.dumps(ppo_config(args.ppo_setting))}`.\n\n"
