@@ -82,7 +82,7 @@ from nas_env.cli import (check_child_device, device_type_of, parse_device,  # no
 from nas_env.commands.search import ppo_setting_names  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
 from nas_env.protocols import (PROTOCOLS, SCORE_PROTOCOLS, Protocol, get_protocol,  # noqa: E402
-                               trains_nothing)
+                               is_score_protocol, trains_nothing)
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 
@@ -167,7 +167,7 @@ def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False
 def reward_label(value) -> str:
     """What a search under protocol ``value`` (as :func:`protocol_of` returns it) is rewarded by,
     in words, for the report and the figure's axis."""
-    if isinstance(value, str) and value in SCORE_PROTOCOLS:
+    if is_score_protocol(value):
         return "score percentile"
     if get_protocol(value).reward_key == "score":
         return "late-loss score, 100 exp(-last training loss)"
