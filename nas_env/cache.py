@@ -20,6 +20,8 @@ repeat the same way).
 - Rows of a cache written before identities existed (schema 1, table ``evaluations``) are never
   served; :meth:`EvaluationCache.adopt_legacy_rows` moves them over for a dataset the caller
   vouches for (``nas-env``'s shipped caches were moved so).
+- A new file has 16 KiB pages (:data:`PAGE_SIZE`); one written with other pages is read and
+  extended as it is.
 - A file that is not a readable cache raises :class:`CacheFileError`, which names it; the file
   is left untouched.
 
@@ -101,6 +103,12 @@ def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
             time.sleep(0.05)
 
 
+PAGE_SIZE = 16384
+"""Bytes per page of a new cache file. A row of a score protocol holds about 2.2 KB (its identity
+and every zero-cost score), so SQLite's default 4 KiB page fits one and leaves the rest empty; a
+16 KiB page fits seven, and the file is about 40% smaller."""
+
+
 def default_cache_path() -> Path:
     """``$XDG_CACHE_HOME/nas_env/evaluations.sqlite``, else ``~/.cache/nas_env/evaluations.sqlite``."""
     return user_cache_dir() / "evaluations.sqlite"
@@ -138,6 +146,8 @@ class EvaluationCache:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             # Read before writing anything: a damaged file is reported, never modified.
             self._conn.execute("SELECT name FROM sqlite_master").fetchall()
+            # Takes effect only on a new, empty file (an existing one keeps its pages).
+            self._conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             _switch_to_wal(self._conn, deadline)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from nas_env.cache import CacheFileError, CacheLockedError, EvaluationCache
+from nas_env.cache import PAGE_SIZE, CacheFileError, CacheLockedError, EvaluationCache
 from nas_env.identity import identity_hash, run_identity
 from nas_env.spaces import LargeCell
 from nas_env.training import PROTOCOLS, Protocol
@@ -137,6 +137,32 @@ def test_rows_of_a_cache_without_identities_are_served_only_once_adopted(tmp_pat
     assert cache.adopt_legacy_rows("mnist", DATA, 0.1, drop_legacy=True) == 1
     assert cache.get(wanted)["validation_accuracy"] == 90.0
     assert cache.legacy_row_count() == 0
+
+
+def _page_size(path) -> int:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("PRAGMA page_size").fetchone()[0]
+
+
+def test_a_new_cache_has_large_pages_and_an_old_one_keeps_its_own(tmp_path):
+    EvaluationCache(tmp_path / "new.sqlite").put(identity(cell_number(0)),
+                                                 fake_result(cell_number(0)))
+    assert _page_size(tmp_path / "new.sqlite") == PAGE_SIZE == 16384
+    # A file written with SQLite's default pages (as caches were before) is served and extended
+    # without being rewritten.
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("PRAGMA journal_mode=WAL")
+    first = EvaluationCache(old)
+    first.put(identity(cell_number(1)), fake_result(cell_number(1)))
+    first.close()
+    again = EvaluationCache(old)
+    again.put(identity(cell_number(2)), fake_result(cell_number(2)))
+    assert again.get(identity(cell_number(1)))["validation_accuracy"] == 90.0
+    assert len(again) == 2
+    again.close()
+    assert _page_size(old) == 4096
 
 
 def test_a_corrupt_cache_file_is_named_and_left_untouched(tmp_path):
