@@ -104,9 +104,9 @@ def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
 
 
 PAGE_SIZE = 16384
-"""Bytes per page of a new cache file. A row of a score protocol holds about 2.2 KB (its identity
-and every zero-cost score), so SQLite's default 4 KiB page fits one and leaves the rest empty; a
-16 KiB page fits seven, and the file is about 40% smaller."""
+"""Bytes per page of a new cache file. A score protocol's row (its identity and every zero-cost
+score) is over half of SQLite's default 4 KiB page, so at that size each row took a page of its
+own; a larger page holds several rows and leaves less of itself empty."""
 
 
 def default_cache_path() -> Path:
