@@ -104,9 +104,9 @@ def _switch_to_wal(conn: sqlite3.Connection, deadline: float) -> None:
 
 
 PAGE_SIZE = 16384
-"""Bytes per page of a new cache file. A score protocol's row (its identity and every zero-cost
-score) is over half of SQLite's default 4 KiB page, so at that size each row took a page of its
-own; a larger page holds several rows and leaves less of itself empty."""
+"""Bytes per page of a new cache file, four times SQLite's default of 4 KiB, so that a page holds
+several of a score protocol's long rows (its identity and every zero-cost score); a file that
+exists keeps the page size it was created with."""
 
 
 def default_cache_path() -> Path:
