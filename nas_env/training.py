@@ -5,10 +5,11 @@ Protocols are configuration (:mod:`nas_env.protocols`); this module runs one.
 A run returns an :class:`~nas_env.results.EvalResult` (see :func:`train_child`). Accuracies are
 percentages.
 
-Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast (with
-channels_last tensors on CPU); ``cheap`` runs in fp32: on a CPU without AVX-512, where PyTorch
+Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast;
+``cheap`` and the ``loss`` protocols run in fp32, since on a CPU without AVX-512, where PyTorch
 emulates bf16, bf16 is many times slower (``docs/fidelity.md``). ``precision="fp32"`` or
-``"bf16"`` overrides the protocol's choice.
+``"bf16"`` overrides the protocol's choice. On a CPU the tensors are channels_last in either
+precision (:func:`memory_format_for`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
+def memory_format_for(device: torch.device, precision: str) -> torch.memory_format:
+    """The tensor layout a child net trains and is evaluated in: channels_last on a CPU (oneDNN's
+    convolutions run faster in it, in fp32 as in bf16: ``experiments/bench_memory_format.py``
+    and ``experiments/bench_child_training.py``) and under bf16 on any device; contiguous for
+    fp32 elsewhere."""
+    if device.type == "cpu" or precision == "bf16":
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _steps_at(steps_per_epoch: int, epochs: int, per_epoch: int) -> set[int]:
     """The steps that end each of ``per_epoch`` equal parts of every epoch."""
     return {round(steps_per_epoch * (e + (k + 1) / per_epoch))
@@ -75,7 +86,7 @@ def accuracy_of(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, precisio
     CPU, batches of 1,000 ran the narrow proxy networks slower per image;
     ``experiments/bench_evaluation_batch.py``)."""
     device = next(net.parameters()).device
-    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    memory_format = memory_format_for(device, precision)
     was_training = net.training
     net.eval()
     correct = 0
@@ -217,7 +228,7 @@ def _train(cell, data: DataSplits, proto: Protocol, seed: int, dev: torch.device
            held: contextlib.ExitStack) -> EvalResult:
     """The run itself; ``held`` keeps the run's claim on its checkpoint until the caller's
     ``with`` ends."""
-    memory_format = torch.channels_last if precision == "bf16" else torch.contiguous_format
+    memory_format = memory_format_for(dev, precision)
     input_shape = (1,) + tuple(data.train_x.shape[1:])
     net = ChildNet(cell, in_channels=input_shape[1], image_size=input_shape[2],
                    filters=proto.filters, fc_units=proto.fc_units)
