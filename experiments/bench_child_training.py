@@ -1,7 +1,8 @@
-"""Training throughput of child networks: plain fp32 against the path train_child uses.
+"""Training throughput of child networks: plain fp32 against the path train_child uses for bf16.
 
-Prints images/second per cell for plain fp32 (contiguous tensors, no autocast) and for the chosen
-path (CPU: bf16 autocast + channels_last; CUDA: bf16 autocast), on the same nets, same data.
+Prints images/second per cell for plain fp32 (contiguous tensors, no autocast) and for the path
+of the bf16 protocols (``paper``, ``fast``: bf16 autocast + channels_last), on the same nets,
+same data. ``bench_memory_format.py`` compares the two layouts in fp32.
 
     python experiments/bench_child_training.py --steps 20
 """

@@ -9,10 +9,10 @@ measurement behind ``nas_env.training`` training in channels_last on a CPU
 (:func:`nas_env.training.memory_format_for`).
 
 ``--train-runs K`` then trains the first K of those cells whole, with
-:func:`~nas_env.training.train_child` under the protocol (seed 0) on ``--dataset``, in each
-layout, and prints each run's training time and reward: what the layout does to a run's time
-end to end, and to its numbers (a different layout rounds differently, so a run's numbers
-differ as they do between two CPUs).
+:func:`~nas_env.training.train_child` under the protocol on ``--dataset``: seed 0 in each layout,
+and seed 1 in channels_last. It prints each run's training time and reward: what the layout does
+to a run's time end to end, and to its numbers (a different layout rounds differently, as a
+different CPU does), beside what a different seed does.
 
     python experiments/bench_memory_format.py --protocol loss12k --threads 1
     python experiments/bench_memory_format.py --protocol loss12k --threads 1 --cells 2 --train-runs 2
@@ -116,19 +116,21 @@ def main() -> None:
 
 def train_whole(cells: list[LargeCell], protocol, dataset: str, data_root, device: torch.device,
                 threads: int) -> None:
-    """Train each cell under ``protocol`` (seed 0) in either layout; print time and reward."""
+    """Train each cell under ``protocol``: seed 0 in either layout, seed 1 in channels_last;
+    print each run's time and reward."""
     data = load_dataset(dataset, data_root)
     reward_key = REWARD_KEYS[protocol.signal]
-    print(f"whole runs: {protocol.name} on {dataset}, seed 0, reward {reward_key!r}")
-    print(f"{'cell':<4} {'layout':<14} {'training s':>11} {reward_key:>20}")
-    layouts = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    print(f"whole runs: {protocol.name} on {dataset}, reward {reward_key!r}")
+    print(f"{'cell':<4} {'layout':<14} {'seed':>4} {'training s':>11} {reward_key:>20}")
+    runs = [("contiguous", torch.contiguous_format, 0), ("channels_last", torch.channels_last, 0),
+            ("channels_last", torch.channels_last, 1)]
     for k, cell in enumerate(cells):
-        for name, memory_format in layouts.items():
+        for name, memory_format, seed in runs:
             with mock.patch.object(training, "memory_format_for",
                                    lambda device, precision, f=memory_format: f):
-                result = training.train_child(cell, data, protocol, seed=0, device=device,
+                result = training.train_child(cell, data, protocol, seed=seed, device=device,
                                               measure_latency=False, threads=threads)
-            print(f"{k:<4} {name:<14} {result['training_time']:>11.1f} "
+            print(f"{k:<4} {name:<14} {seed:>4} {result['training_time']:>11.1f} "
                   f"{result[reward_key]:>20.2f}", flush=True)
 
 

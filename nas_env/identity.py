@@ -1,10 +1,12 @@
 """What determines a training run's numbers: one identity for the cache and the checkpoints.
 
-Two runs with the same identity give the same result (up to the nondeterminism of the device), so
+Two runs with the same identity on the same CPU give the same result (up to the nondeterminism of
+the device), so
 the evaluation cache serves a stored row only for the identity it was stored under, and a run's
 checkpoint file is named by it. The identity holds:
 
-- ``schema``: :data:`SCHEMA_VERSION`, raised whenever what a run records or how it trains changes;
+- ``schema``: :data:`SCHEMA_VERSION`, raised whenever what a run records or what it computes
+  changes;
 - ``space`` and ``arch_key`` (the canonical key: equivalent A_large cells share it);
 - ``dataset`` (its name) and ``data``: a fingerprint of the dataset's four files
   (:func:`dataset_fingerprint`) and the split rule, so a row trained on other files under the same
@@ -14,6 +16,13 @@ checkpoint file is named by it. The identity holds:
 - ``protocol``: every field of the :class:`~nas_env.protocols.Protocol`;
 - ``seed``, ``precision`` (``"bf16"`` or ``"fp32"``, resolved) and ``device_type``
   (``"cpu"``, ``"cuda"``).
+
+It leaves out what changes only how a run rounds, not what it computes: the CPU model (and so
+which kernels PyTorch picks), the thread count and the tensor layout
+(:func:`nas_env.training.memory_format_for`). On one CPU the same identity gives the same
+numbers whatever the thread count; a change of CPU or layout rounds differently, and training
+carries that into the figures at about the size of seed noise (``docs/benchmarks.md``, "Tensor
+layout of fp32 training"). A row is served across them.
 
 This module imports neither torch nor the dataset loader.
 """

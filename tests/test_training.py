@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from nas_env.spaces import SmallCell
-from nas_env.training import PROTOCOLS, Protocol, get_protocol, train_child
+from nas_env.training import (
+    PROTOCOLS,
+    Protocol,
+    get_protocol,
+    measure_latency_ms,
+    memory_format_for,
+    train_child,
+)
 
 # A narrow proxy (sizes are still reported for the paper-size net): on a CPU without AVX-512,
 # bf16 is emulated and the paper-size net took about 100 s per run here.
@@ -34,6 +41,23 @@ def test_run_reports_every_figure_a_table_needs(run):
     assert 0 < run["evaluation_time"] < run["training_time"]
     assert run["trainable_parameters"] == 25_809_866 and run["cell_parameters"] == 74_688
     assert run["device"] == "cpu" and run["precision"] == "bf16" and not run["diverged"]
+
+
+def test_cpu_trains_channels_last_in_either_precision_and_cuda_fp32_stays_contiguous():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert memory_format_for(cpu, "fp32") == torch.channels_last
+    assert memory_format_for(cpu, "bf16") == torch.channels_last
+    assert memory_format_for(cuda, "bf16") == torch.channels_last
+    assert memory_format_for(cuda, "fp32") == torch.contiguous_format
+
+
+def test_latency_leaves_the_measured_network_in_its_layout():
+    from nas_env.child_net import ChildNet
+
+    net = ChildNet(CELL, filters=(8, 16), fc_units=64).to(memory_format=torch.channels_last)
+    assert measure_latency_ms(net, (1, 1, 28, 28), repeats=3, warmup=1) > 0
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_learns_the_synthetic_digits(run):
