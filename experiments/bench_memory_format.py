@@ -21,12 +21,10 @@ different CPU does), beside what a different seed does.
 from __future__ import annotations
 
 import argparse
-import time
 from unittest import mock
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from nas_env import training
 from nas_env.child_net import ChildNet
@@ -35,29 +33,20 @@ from nas_env.protocols import PROTOCOLS, REWARD_KEYS, get_protocol
 from nas_env.spaces import LargeCell
 from nas_env.training import resolve_device
 
+from bench_child_training import seconds_per_step  # beside this script, in experiments/
 
-def seconds_per_step(cell: LargeCell, protocol, memory_format: torch.memory_format,
-                     device: torch.device, steps: int, warmup: int = 3) -> float:
-    """Mean wall time of one fp32 training step of ``cell``'s network at ``protocol``'s width."""
+
+def layout_seconds_per_step(cell: LargeCell, protocol, memory_format: torch.memory_format,
+                            device: torch.device, steps: int) -> float:
+    """Mean wall time of one fp32 training step of ``cell``'s network at ``protocol``'s width and
+    batch size, its weights and images in ``memory_format``."""
     torch.manual_seed(0)
     net = ChildNet(cell, in_channels=1, image_size=28, filters=protocol.filters,
                    fc_units=protocol.fc_units).to(device, memory_format=memory_format)
-    optimizer = torch.optim.Adam(net.parameters(), lr=protocol.lr, fused=True)
     x = torch.randn(protocol.batch_size, 1, 28, 28, device=device)
     x = x.contiguous(memory_format=memory_format)
     y = torch.randint(0, 10, (protocol.batch_size,), device=device)
-    for i in range(warmup + steps):
-        if i == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-        loss = F.nll_loss(net(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) / steps
+    return seconds_per_step(net, x, y, "fp32", steps)
 
 
 def main() -> None:
@@ -101,7 +90,7 @@ def main() -> None:
         for _ in range(2):
             for memory_format in times:
                 times[memory_format].append(
-                    seconds_per_step(cell, protocol, memory_format, device, args.steps))
+                    layout_seconds_per_step(cell, protocol, memory_format, device, args.steps))
         contiguous = min(times[torch.contiguous_format])
         channels_last = min(times[torch.channels_last])
         speedups.append(contiguous / channels_last)

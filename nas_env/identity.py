@@ -21,8 +21,8 @@ It leaves out what changes only how a run rounds, not what it computes: the CPU 
 which kernels PyTorch picks), the thread count and the tensor layout
 (:func:`nas_env.training.memory_format_for`). On one CPU the same identity gives the same
 numbers whatever the thread count; a change of CPU or layout rounds differently, and training
-carries that into the figures at about the size of seed noise (``docs/benchmarks.md``, "Tensor
-layout of fp32 training"). A row is served across them.
+carries that into the figures (on the cells measured in ``docs/benchmarks.md``, "Tensor layout
+of fp32 training", by less than a second seed). A row is served across them.
 
 This module imports neither torch nor the dataset loader.
 """

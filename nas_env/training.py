@@ -57,10 +57,9 @@ def _autocast(device: torch.device, precision: str):
 
 
 def memory_format_for(device: torch.device, precision: str) -> torch.memory_format:
-    """The tensor layout a child net trains and is evaluated in: channels_last on a CPU (oneDNN's
-    convolutions run faster in it, in fp32 as in bf16: ``experiments/bench_memory_format.py``
-    and ``experiments/bench_child_training.py``) and under bf16 on any device; contiguous for
-    fp32 elsewhere."""
+    """The tensor layout a child net trains and is evaluated in: channels_last on a CPU, in either
+    precision (oneDNN's convolutions run faster in it: ``docs/benchmarks.md``, "Tensor layout of
+    fp32 training"), and under bf16 on any device; contiguous for fp32 elsewhere."""
     if device.type == "cpu" or precision == "bf16":
         return torch.channels_last
     return torch.contiguous_format
