@@ -24,6 +24,12 @@ repeat the same way).
   extended as it is.
 - A file that is not a readable cache raises :class:`CacheFileError`, which names it; the file
   is left untouched.
+- A file replaced or removed at the path while a cache has it open (a ``git checkout`` or
+  ``git stash`` of a tracked cache does that) is never read or written through the old
+  connection: the next call raises :class:`CacheFileReplacedError` after copying every row the
+  old file held to a rescue file beside it, and emptying its write-ahead log, which would
+  otherwise be applied to the new file when it is next opened.
+  :meth:`EvaluationCache.add_rows_from` puts the rescued rows back.
 
 Default file: ``$XDG_CACHE_HOME/nas_env/evaluations.sqlite`` (``~/.cache/nas_env/...``), or the
 ``cache_path`` keyword of the live envs.
@@ -79,6 +85,10 @@ class CacheFileError(RuntimeError):
     """The cache file cannot be read as an evaluation cache (corrupt, or not SQLite)."""
 
 
+class CacheFileReplacedError(CacheFileError):
+    """The cache file was replaced or removed at its path after the cache opened it."""
+
+
 class CacheLockedError(TimeoutError):
     """Another process held the cache file's lock for longer than the cache's ``timeout``."""
 
@@ -114,6 +124,15 @@ def default_cache_path() -> Path:
     return user_cache_dir() / "evaluations.sqlite"
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file at ``path``, or ``None`` where there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def _versions() -> str:
     versions = {"python": platform.python_version()}
     for package in ("torch", "nas_env"):
@@ -136,6 +155,8 @@ class EvaluationCache:
     :param timeout: seconds a writer waits for another process's lock.
     :raises CacheFileError: if ``path`` exists but is not a readable cache.
     :raises CacheLockedError: if another process held its lock for more than ``timeout``.
+    :raises CacheFileReplacedError: from any later call, once the file at ``path`` is not the one
+        it opened (see :meth:`add_rows_from` for the rescued rows).
     """
 
     def __init__(self, path: str | os.PathLike | None = None, timeout: float = 60.0) -> None:
@@ -151,6 +172,9 @@ class EvaluationCache:
             _switch_to_wal(self._conn, deadline)
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
+            self._opened_path = self.path.resolve()
+            self._opened_file = _file_id(self._opened_path)
+            self._replaced: str | None = None
         except sqlite3.DatabaseError as err:
             if _is_lock_error(err):
                 raise CacheLockedError(
@@ -166,10 +190,48 @@ class EvaluationCache:
     def __repr__(self) -> str:
         return f"EvaluationCache({str(self.path)!r})"
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, once the file at the path is checked to be the one it opened."""
+        if self._replaced is None and self._conn.in_transaction:
+            return self._conn  # checked when the transaction began
+        if self._replaced is None and _file_id(self._opened_path) != self._opened_file:
+            self._replaced = self._rescue()
+        if self._replaced is not None:
+            raise CacheFileReplacedError(self._replaced)
+        return self._conn
+
+    def _rescue(self) -> str:
+        """Copy the opened file's rows beside its path, empty its write-ahead log (the ``-wal``
+        file at the path, which would be applied to whatever file is opened there next), close
+        the connection, and say so."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+        rescue = self.path.with_name(f"{self.path.stem}.rescued-{stamp}-{os.getpid()}"
+                                     f"{self.path.suffix}")
+        target = sqlite3.connect(rescue)
+        try:
+            self._conn.backup(target)
+            rows = target.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        finally:
+            target.close()
+        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        self._conn.close()
+        what = "removed" if _file_id(self._opened_path) is None else "replaced by another file"
+        wal = (f"Its write-ahead log {self.path}-wal was emptied, so opening {self.path} again "
+               "is safe" if not busy else
+               f"Another process is still using the old file: stop every process that uses "
+               f"{self.path} before opening it again, or its write-ahead log ({self.path}-wal) "
+               "may be applied to the new file")
+        return (f"{self.path} was {what} after this cache opened it (a git checkout or stash of "
+                f"a tracked cache does that); nothing more was read from or written to it. The "
+                f"{rows} rows the opened file held, every row this process wrote included, were "
+                f"copied to {rescue}. {wal}. To put the rows back: "
+                f"EvaluationCache({str(self.path)!r}).add_rows_from({str(rescue)!r}).")
+
     def get(self, identity: dict) -> EvalResult | None:
         """The result stored for the run ``identity`` names, with ``source="cache"``, or ``None``."""
-        row = self._conn.execute("SELECT result FROM results WHERE identity_hash=?",
-                                 (identity_hash(identity),)).fetchone()
+        row = self._db.execute("SELECT result FROM results WHERE identity_hash=?",
+                               (identity_hash(identity),)).fetchone()
         if row is None:
             return None
         result = _stored_result(row[0])
@@ -186,7 +248,7 @@ class EvaluationCache:
             if result[key] != identity[key]:
                 raise ValueError(f"result has {key}={result[key]!r} but the identity it is stored "
                                  f"under has {identity[key]!r}")
-        cursor = self._conn.execute(
+        cursor = self._db.execute(
             "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (identity_hash(identity), identity["space"], identity["dataset"],
              identity["protocol"]["name"], identity["arch_key"], identity["seed"], result["arch"],
@@ -198,18 +260,41 @@ class EvaluationCache:
         """Fill in figures a stored row lacked (e.g. ``latency_ms``, measured later without
         training); the row's other figures stay as stored."""
         with self._transaction():
-            row = self._conn.execute("SELECT result FROM results WHERE identity_hash=?",
-                                     (identity_hash(identity),)).fetchone()
+            row = self._db.execute("SELECT result FROM results WHERE identity_hash=?",
+                                   (identity_hash(identity),)).fetchone()
             if row is None:
                 raise KeyError(f"{self.path} holds no row for {identity['arch_key']} "
                                f"(seed {identity['seed']})")
             result = {**json.loads(row[0]), **measured}
-            self._conn.execute("UPDATE results SET result=? WHERE identity_hash=?",
-                               (json.dumps(result), identity_hash(identity)))
+            self._db.execute("UPDATE results SET result=? WHERE identity_hash=?",
+                             (json.dumps(result), identity_hash(identity)))
+
+    def add_rows_from(self, other: str | os.PathLike) -> int:
+        """Copy into this cache every row of the cache file ``other`` whose identity it lacks
+        (one transaction; the rows it has are kept, as the first result stored wins). Puts back
+        the rows a :class:`CacheFileReplacedError` rescued, or joins two caches.
+
+        :returns: the number of rows added.
+        :raises CacheFileError: if ``other`` is missing or not an evaluation cache.
+        """
+        other = Path(other)
+        try:
+            source = sqlite3.connect(f"{other.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                rows = source.execute("SELECT * FROM results ORDER BY rowid").fetchall()
+            finally:
+                source.close()
+        except sqlite3.DatabaseError as err:
+            raise CacheFileError(f"{other} is not a readable evaluation cache ({err})") from None
+        with self._transaction():
+            before = len(self)
+            self._db.executemany(
+                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            return len(self) - before
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
@@ -228,7 +313,7 @@ class EvaluationCache:
                 where.append(f"{column}=?")
                 args.append(value)
         query = "SELECT * FROM results" + (" WHERE " + " AND ".join(where) if where else "")
-        cursor = self._conn.execute(query + " ORDER BY rowid", args)
+        cursor = self._db.execute(query + " ORDER BY rowid", args)
         names = [d[0] for d in cursor.description]
         for values in cursor:
             row = dict(zip(names, values))
@@ -242,11 +327,11 @@ class EvaluationCache:
         :meth:`adopt_legacy_rows`)."""
         if not self._has_legacy_table():
             return 0
-        return self._conn.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE}").fetchone()[0]
+        return self._db.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE}").fetchone()[0]
 
     def _has_legacy_table(self) -> bool:
-        return self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                                  (LEGACY_TABLE,)).fetchone() is not None
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                (LEGACY_TABLE,)).fetchone() is not None
 
     def adopt_legacy_rows(self, dataset: str, data: dict, validation_fraction: float,
                           drop_legacy: bool = False) -> int:
@@ -262,7 +347,7 @@ class EvaluationCache:
             return 0
         added = 0
         with self._transaction():
-            legacy = self._conn.execute(
+            legacy = self._db.execute(
                 f"SELECT space, dataset, arch_key, seed, arch, result, protocol_record, versions, "
                 f"created FROM {LEGACY_TABLE} WHERE dataset=? ORDER BY rowid", (dataset,)).fetchall()
             for space, name, arch_key, seed, arch, result, record, versions, created in legacy:
@@ -272,19 +357,19 @@ class EvaluationCache:
                     split_sizes=_split_sizes(data, protocol, validation_fraction),
                     protocol=protocol, seed=seed, precision=result_record["precision"],
                     device_type=result_record["device"])
-                cursor = self._conn.execute(
+                cursor = self._db.execute(
                     "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (identity_hash(identity), space, name, protocol.name, arch_key, seed, arch,
                      result, json.dumps(identity, sort_keys=True), versions, created))
                 added += cursor.rowcount
-            left = self._conn.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE} WHERE dataset<>?",
-                                      (dataset,)).fetchone()[0]
+            left = self._db.execute(f"SELECT COUNT(*) FROM {LEGACY_TABLE} WHERE dataset<>?",
+                                    (dataset,)).fetchone()[0]
             if drop_legacy and not left:
-                self._conn.execute(f"DROP TABLE {LEGACY_TABLE}")
+                self._db.execute(f"DROP TABLE {LEGACY_TABLE}")
         return added
 
     def __len__(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        return self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
     def close(self) -> None:
         self._conn.close()
