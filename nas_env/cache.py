@@ -223,9 +223,9 @@ class EvaluationCache:
                f"{self.path} before opening it again, or its write-ahead log ({self.path}-wal) "
                "may be applied to the new file")
         return (f"{self.path} was {what} after this cache opened it (a git checkout or stash of "
-                f"a tracked cache does that); nothing more was read from or written to it. The "
-                f"{rows} rows the opened file held, every row this process wrote included, were "
-                f"copied to {rescue}. {wal}. To put the rows back: "
+                f"a tracked cache does that), so this cache reads and writes nothing more. The "
+                f"rows of the file it had open ({rows}, every row this process wrote included) "
+                f"were copied to {rescue}. {wal}. To put the rows back: "
                 f"EvaluationCache({str(self.path)!r}).add_rows_from({str(rescue)!r}).")
 
     def get(self, identity: dict) -> EvalResult | None:
