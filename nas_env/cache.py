@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS results (
     created TEXT NOT NULL
 )
 """
+INSERT_ROW = "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+"""Stores one row of ``results`` unless its identity is there (the first result stored wins)."""
 LEGACY_TABLE = "evaluations"
 """The table of a schema-1 cache, keyed by (space, dataset, protocol, protocol_hash, arch_key,
 seed) only."""
@@ -249,7 +251,7 @@ class EvaluationCache:
                 raise ValueError(f"result has {key}={result[key]!r} but the identity it is stored "
                                  f"under has {identity[key]!r}")
         cursor = self._db.execute(
-            "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            INSERT_ROW,
             (identity_hash(identity), identity["space"], identity["dataset"],
              identity["protocol"]["name"], identity["arch_key"], identity["seed"], result["arch"],
              json.dumps(result), json.dumps(identity, sort_keys=True), _versions(), _now()),
@@ -288,8 +290,7 @@ class EvaluationCache:
             raise CacheFileError(f"{other} is not a readable evaluation cache ({err})") from None
         with self._transaction():
             before = len(self)
-            self._db.executemany(
-                "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.executemany(INSERT_ROW, rows)
             return len(self) - before
 
     @contextmanager
@@ -358,7 +359,7 @@ class EvaluationCache:
                     protocol=protocol, seed=seed, precision=result_record["precision"],
                     device_type=result_record["device"])
                 cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    INSERT_ROW,
                     (identity_hash(identity), space, name, protocol.name, arch_key, seed, arch,
                      result, json.dumps(identity, sort_keys=True), versions, created))
                 added += cursor.rowcount
