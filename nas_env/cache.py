@@ -26,9 +26,12 @@ repeat the same way).
   is left untouched.
 - A file replaced or removed at the path while a cache has it open (a ``git checkout`` or
   ``git stash`` of a tracked cache does that) is never read or written through the old
-  connection: the next call raises :class:`CacheFileReplacedError` after copying every row the
-  old file held to a rescue file beside it, and emptying its write-ahead log, which would
-  otherwise be applied to the new file when it is next opened.
+  connection again: the call that finds it (each call checks before it starts, and a write once
+  more after it is done, so a row written while the file was replaced is not lost) raises
+  :class:`CacheFileReplacedError` after copying every row the old file held to a rescue file
+  beside it, and emptying its write-ahead log, which would otherwise be applied to the new file
+  when it is next opened (where another process still reads the old file, it waits up to
+  ``timeout`` seconds for it and then says so); every later call raises it too.
   :meth:`EvaluationCache.add_rows_from` puts the rescued rows back.
 
 Default file: ``$XDG_CACHE_HOME/nas_env/evaluations.sqlite`` (``~/.cache/nas_env/...``), or the
@@ -196,12 +199,17 @@ class EvaluationCache:
     def _db(self) -> sqlite3.Connection:
         """The connection, once the file at the path is checked to be the one it opened."""
         if self._replaced is None and self._conn.in_transaction:
-            return self._conn  # checked when the transaction began
+            return self._conn  # checked when the transaction began, and again after it ends
+        self._check_file()
+        return self._conn
+
+    def _check_file(self) -> None:
+        """Rescue the opened file's rows and raise :class:`CacheFileReplacedError` if the file at
+        the path is not the one this cache opened (or was not at an earlier check)."""
         if self._replaced is None and _file_id(self._opened_path) != self._opened_file:
             self._replaced = self._rescue()
         if self._replaced is not None:
             raise CacheFileReplacedError(self._replaced)
-        return self._conn
 
     def _rescue(self) -> str:
         """Copy the opened file's rows beside its path, empty its write-ahead log (the ``-wal``
@@ -256,6 +264,7 @@ class EvaluationCache:
              identity["protocol"]["name"], identity["arch_key"], identity["seed"], result["arch"],
              json.dumps(result), json.dumps(identity, sort_keys=True), _versions(), _now()),
         )
+        self._check_file()  # replaced while the row was written: rescue it with the rest
         return cursor.rowcount == 1
 
     def complete(self, identity: dict, **measured) -> None:
@@ -302,6 +311,7 @@ class EvaluationCache:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+        self._check_file()  # replaced during the transaction: rescue what it committed
 
     def rows(self, space: str | None = None, dataset: str | None = None,
              protocol: str | None = None) -> Iterator[dict]:

@@ -357,6 +357,54 @@ def test_a_cache_file_replaced_under_an_open_cache_is_left_alone_and_its_rows_re
         EvaluationCache(tmp_path / "other.sqlite").add_rows_from(tmp_path / "missing.sqlite")
 
 
+@pytest.mark.parametrize("write", ["put", "add_rows_from"])
+def test_a_cache_file_replaced_while_a_row_is_written_loses_no_row(tmp_path, write):
+    """The file is replaced after the call's check, as its statement runs (a row stored by
+    ``put``, or rows joined in one transaction); the rows written reach the rescue file."""
+    path, committed, other = (tmp_path / name for name in ("c.sqlite", "committed.sqlite",
+                                                           "other.sqlite"))
+    _write_rows(str(path), 0, 1)
+    shutil.copy(path, committed)
+    _write_rows(str(other), 5, 2)
+    cache = EvaluationCache(path)
+    checked_out = []
+
+    def check_out_as_the_insert_runs(statement: str) -> None:
+        if statement.startswith("INSERT") and not checked_out:
+            _check_out(committed, path)
+            checked_out.append(statement)
+
+    cache._conn.set_trace_callback(check_out_as_the_insert_runs)
+    with pytest.raises(CacheFileReplacedError, match=r"c.sqlite was replaced.*emptied"):
+        if write == "put":
+            cache.put(identity(cell_number(1)), fake_result(cell_number(1)))
+        else:
+            cache.add_rows_from(other)
+    assert checked_out
+    [rescued] = tmp_path.glob("c.rescued-*.sqlite")
+    assert _keys(rescued) == _keys_of(0, *((1,) if write == "put" else (5, 6)))
+    assert _keys(path) == _keys_of(0)
+
+
+def test_a_replaced_cache_file_still_read_by_another_process_is_reported_as_unsafe(tmp_path):
+    """Its write-ahead log cannot be emptied while another connection reads the old file: the
+    cache waits ``timeout`` seconds for it, then says that opening the path again is unsafe."""
+    path = tmp_path / "c.sqlite"
+    cache = EvaluationCache(path, timeout=0.2)
+    cache.put(identity(cell_number(0)), fake_result(cell_number(0)))
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM results").fetchone() == (1,)
+    cache.put(identity(cell_number(1)), fake_result(cell_number(1)))
+    _check_out(path, path)
+
+    with pytest.raises(CacheFileReplacedError, match=r"still using the old file: stop every"):
+        cache.get(identity(cell_number(0)))
+    reader.close()
+    [rescued] = tmp_path.glob("c.rescued-*.sqlite")
+    assert _keys(rescued) == _keys_of(0, 1)
+
+
 SECOND_SEARCH = """
 import sys
 sys.path[:0] = [sys.argv[2], sys.argv[2] + "/tests"]
