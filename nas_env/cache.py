@@ -59,6 +59,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Iterator
 
+from .cache_rescue import file_id as _file_id, rescue_rows
 from .paths import user_cache_dir
 from .identity import identity_hash, run_identity, split_sizes as _split_sizes
 from .protocols import Protocol
@@ -127,15 +128,6 @@ exists keeps the page size it was created with."""
 def default_cache_path() -> Path:
     """``$XDG_CACHE_HOME/nas_env/evaluations.sqlite``, else ``~/.cache/nas_env/evaluations.sqlite``."""
     return user_cache_dir() / "evaluations.sqlite"
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    """The (device, inode) of the file at ``path``, or ``None`` where there is none."""
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _versions() -> str:
@@ -207,36 +199,9 @@ class EvaluationCache:
         """Rescue the opened file's rows and raise :class:`CacheFileReplacedError` if the file at
         the path is not the one this cache opened (or was not at an earlier check)."""
         if self._replaced is None and _file_id(self._opened_path) != self._opened_file:
-            self._replaced = self._rescue()
+            self._replaced = rescue_rows(self._conn, self.path, self._opened_path)
         if self._replaced is not None:
             raise CacheFileReplacedError(self._replaced)
-
-    def _rescue(self) -> str:
-        """Copy the opened file's rows beside its path, empty its write-ahead log (the ``-wal``
-        file at the path, which would be applied to whatever file is opened there next), close
-        the connection, and say so."""
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-        rescue = self.path.with_name(f"{self.path.stem}.rescued-{stamp}-{os.getpid()}"
-                                     f"{self.path.suffix}")
-        target = sqlite3.connect(rescue)
-        try:
-            self._conn.backup(target)
-            rows = target.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        finally:
-            target.close()
-        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-        self._conn.close()
-        what = "removed" if _file_id(self._opened_path) is None else "replaced by another file"
-        wal = (f"Its write-ahead log {self.path}-wal was emptied, so opening {self.path} again "
-               "is safe" if not busy else
-               f"Another process is still using the old file: stop every process that uses "
-               f"{self.path} before opening it again, or its write-ahead log ({self.path}-wal) "
-               "may be applied to the new file")
-        return (f"{self.path} was {what} after this cache opened it (a git checkout or stash of "
-                f"a tracked cache does that), so this cache reads and writes nothing more. The "
-                f"rows of the file it had open ({rows}, every row this process wrote included) "
-                f"were copied to {rescue}. {wal}. To put the rows back: "
-                f"EvaluationCache({str(self.path)!r}).add_rows_from({str(rescue)!r}).")
 
     def get(self, identity: dict) -> EvalResult | None:
         """The result stored for the run ``identity`` names, with ``source="cache"``, or ``None``."""
