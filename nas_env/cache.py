@@ -223,13 +223,14 @@ class EvaluationCache:
             if result[key] != identity[key]:
                 raise ValueError(f"result has {key}={result[key]!r} but the identity it is stored "
                                  f"under has {identity[key]!r}")
-        cursor = self._db.execute(
-            INSERT_ROW,
-            (identity_hash(identity), identity["space"], identity["dataset"],
-             identity["protocol"]["name"], identity["arch_key"], identity["seed"], result["arch"],
-             json.dumps(result), json.dumps(identity, sort_keys=True), _versions(), _now()),
-        )
-        self._check_file()  # replaced while the row was written: rescue it with the rest
+        with self._transaction():
+            cursor = self._db.execute(
+                INSERT_ROW,
+                (identity_hash(identity), identity["space"], identity["dataset"],
+                 identity["protocol"]["name"], identity["arch_key"], identity["seed"],
+                 result["arch"], json.dumps(result), json.dumps(identity, sort_keys=True),
+                 _versions(), _now()),
+            )
         return cursor.rowcount == 1
 
     def complete(self, identity: dict, **measured) -> None:
@@ -269,6 +270,9 @@ class EvaluationCache:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """One write transaction, every write's only way in: the file is checked when it begins
+        and again once it is committed, so rows written while the file was replaced are rescued
+        with the rest."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -276,7 +280,7 @@ class EvaluationCache:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-        self._check_file()  # replaced during the transaction: rescue what it committed
+        self._check_file()
 
     def rows(self, space: str | None = None, dataset: str | None = None,
              protocol: str | None = None) -> Iterator[dict]:
