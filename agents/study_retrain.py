@@ -69,20 +69,24 @@ def retrain_cells(best: pd.DataFrame, evaluator, seeds, cached_only: bool = Fals
     """The cells of ``best`` (one row per search: :data:`BEST_CELL_COLUMNS`) under ``evaluator``
     (a live A_large evaluator of the retraining protocol) with every one of ``seeds``, all runs
     handed to it at once (its backend may train several together); ``cached_only``: train
-    nothing, take what the cache holds. Returns one row per (search, seed) with the validation
+    nothing, take what the cache holds. Each run trained is logged through ``log`` the moment
+    it finishes ("trained 3 of 22: ..."); at the end every (search, seed) is. Returns one row per
+    (search, seed) with the validation
     and test accuracy, training seconds, precision, device and where the result came from, and
     the runs still missing."""
     from nas_env.spaces import LargeCell
 
     found = [(row, LargeCell.from_string(row.arch), int(seed))
              for row in best.itertuples(index=False) for seed in seeds]
+    names = [f"{LABELS.get(row.method, row.method)} seed {row.search_seed}'s best cell, seed {seed}"
+             for row, _, seed in found]
     if cached_only:
         results = [evaluator.cached_result(cell, seed) for _, cell, seed in found]
     else:
-        results = evaluator.evaluate_seeds([(cell, seed) for _, cell, seed in found])
+        results = evaluator.evaluate_seeds([(cell, seed) for _, cell, seed in found],
+                                           on_trained=_progress_log(found, names, evaluator, log))
     rows, missing = [], []
-    for (row, _, seed), result in zip(found, results):
-        name = f"{LABELS.get(row.method, row.method)} seed {row.search_seed}'s best cell, seed {seed}"
+    for (row, _, seed), name, result in zip(found, names, results):
         if result is None:
             missing.append(name)
             continue
@@ -96,6 +100,29 @@ def retrain_cells(best: pd.DataFrame, evaluator, seeds, cached_only: bool = Fals
         log(f"{name}: validation {result['validation_accuracy']:.2f}, test "
             f"{result['test_accuracy']:.2f} ({result['source']}, {result['training_time']:.0f} s)")
     return pd.DataFrame(rows), missing
+
+
+def _progress_log(found: list, names: list[str], evaluator, log):
+    """The ``on_trained`` hook of :func:`retrain_cells`: logs each run as it finishes, with how
+    many of the runs the cache lacked have finished (a cell several searches found is one run)."""
+    owners: dict[tuple[str, int], list[str]] = {}
+    for (_, cell, seed), name in zip(found, names):
+        owners.setdefault((cell.key, seed), []).append(name)
+    distinct = {(cell.key, seed): (cell, seed) for _, cell, seed in found}
+    todo = sum(evaluator.cached_result(cell, seed) is None for cell, seed in distinct.values())
+    done = 0
+
+    def on_trained(cell, seed, result) -> None:
+        nonlocal done
+        done += 1
+        what = "; ".join(owners.get((cell.key, seed), [f"{cell.to_string()}, seed {seed}"]))
+        outcome = (f"failed: {result['failure']}" if result.get("failure") else
+                   f"validation {result['validation_accuracy']:.2f}, "
+                   f"test {result['test_accuracy']:.2f}")
+        seconds = result.get("training_time")
+        log(f"trained {done} of {todo}: {what}: {outcome}"
+            + (f" ({seconds:.0f} s)" if seconds is not None else ""))
+    return on_trained
 
 
 def best_small_cell(table_path: Path) -> pd.DataFrame:

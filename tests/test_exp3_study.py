@@ -298,6 +298,12 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     assert study("--methods", "random", "--seeds", "0-1", "--workers", "2", *retrain) == 0
     retrained = pd.read_csv(out / "retrained_tiny-retrain.csv")
     assert len(retrained) == 4 and set(retrained["source"]) == {"training"}
+    # Each run is logged the moment it finishes, counted against the runs the cache lacked.
+    runs = len(retrained.drop_duplicates(["arch", "seed"]))
+    progress = re.findall(r"^trained (\d) of (\d): random search seed \d's best cell, seed \d.*"
+                          r": validation [\d.]+, test [\d.]+ \(\d+ s\)$",
+                          capsys.readouterr().out, flags=re.M)
+    assert progress == [(str(i), str(runs)) for i in range(1, runs + 1)]
     assert set(retrained["device"]) == {"cpu"}
     for seed in (0, 1):  # each search's best cell: its highest reward, the earliest on a tie
         frame = pd.read_csv(out / f"random_seed{seed}" / "evaluations.csv")

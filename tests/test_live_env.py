@@ -266,8 +266,16 @@ def test_several_seeds_are_trained_together_and_a_repeat_once(synthetic_data_roo
     evaluator = LiveEvaluator("large", protocol=TINY, data_root=synthetic_data_root,
                               cache=tmp_path / "c.sqlite", threads=1)
     other = LargeCell([(0, 0, "conv5x5", "identity")])
-    first = evaluator.evaluate_seeds([(CELL, 3), (other, 0), (CELL, 3)])
+    finished = []
+    first = evaluator.evaluate_seeds([(CELL, 3), (other, 0), (CELL, 3)],
+                                     on_trained=lambda c, s, r: finished.append((c.key, s, r)))
     assert [r["source"] for r in first] == ["training", "training", "cache"]
+    # Each run trained is reported as it finishes, once; a cached run is not.
+    assert sorted((key, seed) for key, seed, _ in finished) == sorted([(CELL.key, 3), (other.key, 0)])
+    assert {r["validation_accuracy"] for *_, r in finished} == \
+        {r["validation_accuracy"] for r in first}
+    evaluator.evaluate_seeds([(other, 0)], on_trained=lambda *a: finished.append(a))
+    assert len(finished) == 2
     assert [r["arch"] for r in first] == [CELL.to_string(), other.to_string(), CELL.to_string()]
     assert first[0]["validation_accuracy"] == first[2]["validation_accuracy"]
     assert evaluator.evaluate_seed(other, 0) == dict(first[1], source="cache")

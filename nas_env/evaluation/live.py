@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -163,16 +163,20 @@ class LiveEvaluator(Evaluator):
         and stored."""
         return self.evaluate_seeds([(cell, seed)])[0]
 
-    def evaluate_seeds(self, pairs: Sequence[tuple[SmallCell | LargeCell, int]]) -> list[EvalResult]:
+    def evaluate_seeds(self, pairs: Sequence[tuple[SmallCell | LargeCell, int]],
+                       on_trained: Callable[[LargeCell | SmallCell, int, EvalResult], None]
+                       | None = None) -> list[EvalResult]:
         """The result of each ``(cell, seed)`` of ``pairs`` (any seeds, not only
         ``train_seeds``), in their order: cached, else trained, the missing runs handed to the
         backend together (a ``"process"`` pool trains ``workers`` of them at once) and each
         stored the moment it finishes. A pair asked twice is trained once; its repeat is
-        reported with ``source="cache"``."""
+        reported with ``source="cache"``. ``on_trained(cell, seed, result)`` is called as each
+        run this call trains (or sees fail) finishes, in the order they finish, so a long batch
+        can report its progress; ``cell`` is the canonical cell that trained."""
         for cell, _ in pairs:
             self._check_space(cell)
         pairs = [(cell, int(seed)) for cell, seed in pairs]
-        results, served, answers = self._results(pairs), set(), []
+        results, served, answers = self._results(pairs, on_trained), set(), []
         for cell, seed in pairs:
             result = dict(results[(cell.key, seed)], arch=cell.to_string())
             if (cell.key, seed) in served and result["source"] == "training":
@@ -204,21 +208,22 @@ class LiveEvaluator(Evaluator):
         per_seed = iter(self.evaluate_seeds([(cell, s) for cell, seeds in wanted for s in seeds]))
         return [mean_result([next(per_seed) for _ in seeds]) for _, seeds in wanted]
 
-    def _results(self, pairs: list) -> dict[tuple[str, int], EvalResult]:
+    def _results(self, pairs: list, on_trained=None) -> dict[tuple[str, int], EvalResult]:
         """The result of every distinct (cell, seed) in ``pairs``: cached, else trained by the
         backend and stored in the cache as each finishes. A run that another process is training
         into the same checkpoint folder (a second search on the same cache) is waited for: its
         row is read from the cache once it is there, or the run is taken over if that process
         stopped without finishing it."""
-        results = self._train_missing(pairs)
+        results = self._train_missing(pairs, on_trained)
         while any(isinstance(r, str) for r in results.values()):
             time.sleep(IN_PROGRESS_POLL_SECONDS)
             waiting = [(self._asked[key], seed) for (key, seed), r in results.items()
                        if isinstance(r, str)]
-            results.update(self._train_missing(waiting))
+            results.update(self._train_missing(waiting, on_trained))
         return results
 
-    def _train_missing(self, pairs: list) -> dict[tuple[str, int], EvalResult | str]:
+    def _train_missing(self, pairs: list,
+                       on_trained=None) -> dict[tuple[str, int], EvalResult | str]:
         """One pass of :meth:`_results`; a run held by another process gives its reason (a
         string) instead of a result."""
         from ..backends.jobs import IN_PROGRESS, Job
@@ -258,6 +263,8 @@ class LiveEvaluator(Evaluator):
                                             precision=outcome["precision"],
                                             device_type=outcome["device"]), outcome)
                     results[keys[i]] = outcome
+                    if on_trained is not None:
+                        on_trained(job.cell, job.seed, outcome)
             finally:
                 outcomes.close()  # on an interrupt: cancel what did not finish
         return results
