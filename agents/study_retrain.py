@@ -70,10 +70,9 @@ def retrain_cells(best: pd.DataFrame, evaluator, seeds, cached_only: bool = Fals
     (a live A_large evaluator of the retraining protocol) with every one of ``seeds``, all runs
     handed to it at once (its backend may train several together); ``cached_only``: train
     nothing, take what the cache holds. Each run trained is logged through ``log`` the moment
-    it finishes ("trained 3 of 22: ..."); at the end every (search, seed) is. Returns one row per
-    (search, seed) with the validation
-    and test accuracy, training seconds, precision, device and where the result came from, and
-    the runs still missing."""
+    it finishes ("trained 3 of 22: ..."); at the end every (search, seed) is. Returns one row
+    per (search, seed) with the validation and test accuracy, training seconds, precision,
+    device and where the result came from, and the runs still missing."""
     from nas_env.spaces import LargeCell
 
     found = [(row, LargeCell.from_string(row.arch), int(seed))
@@ -105,23 +104,20 @@ def retrain_cells(best: pd.DataFrame, evaluator, seeds, cached_only: bool = Fals
 def _progress_log(found: list, names: list[str], evaluator, log):
     """The ``on_trained`` hook of :func:`retrain_cells`: logs each run as it finishes, with how
     many of the runs the cache lacked have finished (a cell several searches found is one run)."""
-    owners: dict[tuple[str, int], list[str]] = {}
+    runs: dict[tuple[str, int], tuple] = {}  # (cell key, seed) -> (cell, the searches' names)
     for (_, cell, seed), name in zip(found, names):
-        owners.setdefault((cell.key, seed), []).append(name)
-    distinct = {(cell.key, seed): (cell, seed) for _, cell, seed in found}
-    todo = sum(evaluator.cached_result(cell, seed) is None for cell, seed in distinct.values())
+        runs.setdefault((cell.key, seed), (cell, []))[1].append(name)
+    todo = sum(evaluator.cached_result(cell, seed) is None for (_, seed), (cell, _) in runs.items())
     done = 0
 
     def on_trained(cell, seed, result) -> None:
         nonlocal done
         done += 1
-        what = "; ".join(owners.get((cell.key, seed), [f"{cell.to_string()}, seed {seed}"]))
-        outcome = (f"failed: {result['failure']}" if result.get("failure") else
+        outcome = (f"failed: {result['failure']}" if result["failure"] else
                    f"validation {result['validation_accuracy']:.2f}, "
                    f"test {result['test_accuracy']:.2f}")
-        seconds = result.get("training_time")
-        log(f"trained {done} of {todo}: {what}: {outcome}"
-            + (f" ({seconds:.0f} s)" if seconds is not None else ""))
+        log(f"trained {done} of {todo}: {'; '.join(runs[cell.key, seed][1])}: {outcome} "
+            f"({result['training_time']:.0f} s)")
     return on_trained
 
 
