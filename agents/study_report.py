@@ -2,9 +2,9 @@
 
 A study folder (``experiments/exp3_study.py``) holds one search folder per method and seed,
 ``{method}_seed{seed}/``, as ``nas-env search`` writes it (``evaluations.csv``, and
-``summary.json`` once the search has finished), and the study adds ``attempts.csv`` there (the
-wall time of every run of that search, interrupted ones included). This module turns the finished
-searches into the report:
+``summary.json`` once the search has finished), and the study's runner
+(:mod:`agents.study_jobs`) adds ``attempts.csv`` there (the wall time of every run of that
+search, interrupted ones included). This module turns the finished searches into the report:
 
 - per searcher, the mean reward of the **last quarter** of each search's cells, and its
   difference from random search's **paired by seed** (seed ``s`` of a searcher against seed ``s``
@@ -29,11 +29,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nas_env.protocols import get_protocol, is_score_protocol
+
 from .search_report import ITERATION, op_counts, op_entropy, per_iteration, search_summary
 
 LABELS = {"ppo": "PPO", "random": "random search", "evolution": "regularized evolution",
           "reinforce": "REINFORCE", "random_norepeat": "random search without repeats"}
 """A method's name as the report writes it."""
+
+
+def reward_label(protocol) -> str:
+    """What a search under ``protocol`` (a name or a JSON record of one, as ``nas-env search``
+    records it) is rewarded by, in words, for the report and the figure's axis."""
+    if is_score_protocol(protocol):
+        return "score percentile"
+    if get_protocol(protocol).reward_key == "score":
+        return "late-loss score, 100 exp(-last training loss)"
+    return "validation accuracy (%)"
 
 
 def parse_search_name(name: str) -> tuple[str, int]:

@@ -56,56 +56,29 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
-import signal
-import subprocess
 import sys
-import time
-import traceback
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents import study_report as sr  # noqa: E402
+from agents.study_jobs import Job, run_jobs, state  # noqa: E402
 from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
 from nas_env.cli import (check_child_device, device_type_of, parse_device,  # noqa: E402
                          parse_int_list, parse_protocol, positive_int, protocol_name,
                          require_dataset)
 from nas_env.commands.search import ppo_setting_names  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
-from nas_env.protocols import (PROTOCOLS, SCORE_PROTOCOLS, Protocol, get_protocol,  # noqa: E402
-                               is_score_protocol, trains_nothing)
+from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol, trains_nothing  # noqa: E402
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 
 METHODS = ("ppo", "random", "evolution")
 BUDGET_RULE = {"training-free": 2000, "training-based": 400}
 """The least cells per search the study's plan allows, by kind of reward."""
-@dataclass
-class Job:
-    """One search of the study: ``nas-env search`` with ``argv``, into ``parent/{name}``."""
-
-    method: str
-    seed: int
-    parent: Path
-    argv: list[str]
-    expect: dict
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}_seed{self.seed}"
-
-    @property
-    def folder(self) -> Path:
-        return self.parent / self.name
 
 
 def fail(message: str) -> None:
@@ -162,16 +135,6 @@ def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False
     except (ValueError, TypeError) as err:
         fail(f"{flag} {text!r}: {err}; allowed: {allowed}")
     return value
-
-
-def reward_label(value) -> str:
-    """What a search under protocol ``value`` (as :func:`protocol_of` returns it) is rewarded by,
-    in words, for the report and the figure's axis."""
-    if is_score_protocol(value):
-        return "score percentile"
-    if get_protocol(value).reward_key == "score":
-        return "late-loss score, 100 exp(-last training loss)"
-    return "validation accuracy (%)"
 
 
 def file_stem(dataset: str, value) -> str:
@@ -270,123 +233,6 @@ def plan(args) -> list[Job]:
             for method, seed, parent, setting in runs]
 
 
-def state(job: Job) -> str:
-    """``finished``, ``to run``, ``partial (progress.csv: N of M cells)`` (started before, by its
-    ``attempts.csv``, and not finished: rerun, replaying; ``progress.csv`` is rewritten every 20
-    cells, so N lags the cache by up to 19), ``shorter`` (finished with fewer cells: rerun,
-    replaying, to extend it), or what differs from the study's settings."""
-    path = job.folder / "summary.json"
-    if not path.exists():
-        progress = job.folder / "progress.csv"
-        if progress.exists():
-            with progress.open() as rows:
-                saved = max(sum(1 for _ in rows) - 1, 0)
-        elif (job.folder / "attempts.csv").exists():
-            saved = 0
-        else:
-            return "to run"
-        return f"partial (progress.csv: {saved} of {job.expect['cells']} cells)"
-    summary = json.loads(path.read_text())
-    # A summary without "device" predates its recording; the cache still keeps the devices apart.
-    differs = [f"{k}={summary.get(k)!r}" for k, v in job.expect.items()
-               if k not in ("cells", "ppo_config") and summary.get(k) != v
-               and (k != "device" or k in summary)]
-    config = summary.get("ppo_config") or {}
-    differs += [f"PPO's {k}={config.get(k)!r}" for k, v in job.expect.get("ppo_config", {}).items()
-                if config.get(k) != v]
-    if differs or summary["cells"] > job.expect["cells"]:
-        return f"holds another search ({', '.join(differs) or 'cells=' + str(summary['cells'])})"
-    return "shorter" if summary["cells"] < job.expect["cells"] else "finished"
-
-
-def record_attempt(job: Job, started: float, seconds: float, status: str) -> None:
-    """Append one run of ``job`` to its folder's ``attempts.csv``."""
-    path = job.folder / "attempts.csv"
-    rows = pd.read_csv(path).to_dict("records") if path.exists() else []
-    trained = json.loads((job.folder / "summary.json").read_text()).get("sources", {}).get(
-        "training", 0) if status == "finished" else ""
-    rows.append({"started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
-                 "seconds": round(seconds, 3), "status": status, "trained": trained})
-    atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
-
-
-def run_in_process(job: Job, log: Path) -> int:
-    """Run ``job`` in this process, its output appended to ``log``; its exit status."""
-    from nas_env.commands.search import main as search_main
-
-    with open(log, "a") as out, redirect_stdout(out), redirect_stderr(out):
-        try:
-            search_main(job.argv, prog=f"nas-env search ({job.name})")
-            return 0
-        except SystemExit as exited:
-            if isinstance(exited.code, str):
-                print(exited.code, flush=True)
-            return exited.code if isinstance(exited.code, int) else 1
-        except Exception:  # noqa: BLE001  (the study goes on; the log has the traceback)
-            traceback.print_exc()
-            return 1
-
-
-def outcome(code: int) -> str:
-    return "finished" if code == 0 else "stopped" if code in (130, 143) else f"failed ({code})"
-
-
-def run_jobs(jobs: list[Job], workers: int) -> list[str]:
-    """Run ``jobs``: in this process one at a time, else ``workers`` processes at once. Returns
-    the names of those that failed; a stop (Ctrl-C, SIGTERM) ends the study with status 130 once
-    the searches under way have saved their state. Each search's output goes to
-    ``logs/{name}.log`` beside its folder."""
-    failed, stopped, pending, running = [], [], list(jobs), {}
-
-    def done(job: Job, started: float, code: int) -> None:
-        record_attempt(job, started, time.time() - started, outcome(code))
-        print(f"{job.folder}: {outcome(code)} after {time.time() - started:.0f} s",
-              flush=True)
-        (stopped if code in (130, 143) else failed if code else []).append(job.name)
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    try:
-        while (pending and not stopped) or running:
-            while pending and not stopped and len(running) < workers:
-                job, started = pending.pop(0), time.time()
-                job.folder.mkdir(parents=True, exist_ok=True)
-                (job.parent / "logs").mkdir(exist_ok=True)
-                log_path = job.parent / "logs" / f"{job.name}.log"
-                print(f"[{len(jobs) - len(pending)}/{len(jobs)}] {job.folder}: running, log "
-                      f"{log_path}", flush=True)
-                if workers == 1:
-                    try:
-                        done(job, started, run_in_process(job, log_path))
-                    except KeyboardInterrupt:
-                        done(job, started, 130)
-                    continue
-                log = open(log_path, "a")
-                process = subprocess.Popen([sys.executable, "-m", "nas_env", "search", *job.argv],
-                                           stdout=log, stderr=subprocess.STDOUT,
-                                           env={**os.environ, "PYTHONPATH": path})
-                running[process] = (job, started, log)
-            time.sleep(0.5 if running else 0)
-            for process in [p for p in running if p.poll() is not None]:
-                job, started, log = running.pop(process)
-                log.close()
-                done(job, started, process.returncode)
-    except KeyboardInterrupt:
-        for process in running:
-            process.send_signal(signal.SIGTERM)  # each saves its run in training and stops
-        for process, (job, started, log) in running.items():
-            process.wait()
-            log.close()
-            done(job, started, 130)
-        stopped.append("all")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if stopped:
-        raise SystemExit(130)
-    return failed
 
 
 def retrain(args) -> str:
@@ -429,7 +275,7 @@ def retrain(args) -> str:
 def report(args, jobs: list[Job], retrained: str = "") -> str:
     """Write and return the study's (or the sweep's) ``report.md`` and figure."""
     kind, name, batch = args.kind, args.protocol_name, int(args.ppo_setting.get("n_steps", 20))
-    rewarded_by = reward_label(args.protocol_value)
+    rewarded_by = sr.reward_label(args.protocol_value)
     head = (f"# Experiment 3, second round: {args.dataset}, protocol {name} ({kind}), "
             f"blocks {args.blocks}, {args.cells} cells per search\n\nReward: {rewarded_by}.\n\n")
     if args.cells < BUDGET_RULE[kind]:

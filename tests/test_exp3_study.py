@@ -21,8 +21,8 @@ import pytest
 
 import nas_env.training
 import nas_env.zero_cost
-from agents.study_report import (against_random, last_quarter, paired_interval, tuning_table,
-                                 update_log)
+from agents.study_report import (against_random, last_quarter, paired_interval, reward_label,
+                                 tuning_table, update_log)
 from agents.study_retrain import retrained_by_searcher, retrained_table
 from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
 
@@ -196,7 +196,7 @@ def test_a_training_free_study_and_the_ppo_settings_sweep(study, tmp_path, monke
 ])
 def test_the_report_names_what_the_reward_is(protocol, label):
     # A late-loss protocol rewards its score, not its validation accuracy; the report says so.
-    assert study_script().reward_label(protocol) == label
+    assert reward_label(protocol) == label
 
 
 def test_the_study_runs_seed_by_seed(tmp_path, capsys):
