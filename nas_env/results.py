@@ -28,13 +28,18 @@ not measured), ``diverged``, ``failure`` (``None``, or why the evaluation failed
 ``"cache"``), ``dataset``, ``protocol`` (its name), ``fidelity`` (the fraction of the protocol's
 training the figures stand for: 1.0 unless a lower fidelity was asked of a table), ``device`` and
 ``precision``; ``worker`` (``host:pid`` of the process that trained it; ``None`` for a table row or
-a cell that was not trained), ``wait_seconds`` (from its batch's dispatch to the start of its
-training) and ``run_seconds`` (its time in the worker; both 0 where nothing was trained).
+a cell that was not trained), ``hardware`` (what trained it: the GPU's name, or the CPU's model
+with its bf16 features, :func:`nas_env.hardware.device_name`; for a run resumed from a checkpoint,
+the machine that finished it), ``threads`` (torch's CPU threads the run trained with; both
+``None`` where nothing was trained, and in rows cached before they were recorded),
+``wait_seconds`` (from its batch's dispatch to the start of its training) and ``run_seconds`` (its
+time in the worker; both 0 where nothing was trained).
 
-The last four (:data:`PROVENANCE_KEYS`) say how a figure was obtained, not what the cell scored:
-an env leaves them out of its step ``info``, so that the same seed and action give the same info
-whether the cell was trained or served from the cache (Gymnasium's determinism check), and keeps
-them in ``env.unwrapped.last_provenance`` and ``env.unwrapped.source_counts``.
+``source`` and the worker keys (:data:`PROVENANCE_KEYS`) say how a figure was obtained, not what
+the cell scored: an env leaves them out of its step ``info``, so that the same seed and action
+give the same info whether the cell was trained or served from the cache (Gymnasium's
+determinism check), and keeps them in ``env.unwrapped.last_provenance`` and
+``env.unwrapped.source_counts``.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class EvalResult(TypedDict):
     device: str
     precision: str
     worker: Optional[str]
+    hardware: Optional[str]
+    threads: Optional[int]
     wait_seconds: float
     run_seconds: float
 
@@ -81,11 +88,12 @@ class EvalResult(TypedDict):
 RESULT_KEYS: tuple[str, ...] = tuple(EvalResult.__annotations__)
 """The keys of every :class:`EvalResult`, in order."""
 
-PROVENANCE_KEYS = ("source", "worker", "wait_seconds", "run_seconds")
+PROVENANCE_KEYS = ("source", "worker", "hardware", "threads", "wait_seconds", "run_seconds")
 """The keys of an :class:`EvalResult` that say where its figures came from (see the module
 docstring); a search env's step ``info`` holds the others."""
 
-NOT_TRAINED = {"worker": None, "wait_seconds": 0.0, "run_seconds": 0.0}
+NOT_TRAINED = {"worker": None, "hardware": None, "threads": None, "wait_seconds": 0.0,
+               "run_seconds": 0.0}
 """The worker keys of a record no worker produced (a table row, a skipped cell, a result cached
 before these keys existed)."""
 

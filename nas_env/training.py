@@ -31,6 +31,7 @@ from .child_net import (
     network_size,
 )
 from .data import DataSplits
+from .hardware import device_name
 from .protocols import PRECISIONS, PROTOCOLS, SCHEDULES, Protocol, get_protocol  # noqa: F401
 from .identity import run_identity
 from .results import EvalResult
@@ -182,7 +183,8 @@ def train_child(
             torch.manual_seed(seed)
             result = _train(cell, data, proto, seed, dev, precision, on_step, measure_latency,
                             checkpoint_dir, checkpoint_every, held)
-            return dict(result, arch=asked.to_string())
+            return dict(result, arch=asked.to_string(), hardware=device_name(dev),
+                        threads=torch.get_num_threads())
     finally:
         torch.set_num_threads(previous_threads)
         torch.backends.cudnn.allow_tf32 = previous_tf32

@@ -34,6 +34,7 @@ def fake_result(cell: LargeCell, seed: int = 0, accuracy: float = 90.0) -> dict:
             "cell_parameters": 5, "flops": 20, "latency_ms": float("nan"), "diverged": False,
             "failure": None, "source": "training", "dataset": "mnist", "protocol": "cheap",
             "fidelity": 1.0, "device": "cpu", "precision": "fp32", "worker": "host:123",
+            "hardware": "AMD EPYC (avx2, avx512f, avx512_bf16)", "threads": 1,
             "wait_seconds": 0.5, "run_seconds": 13.0}
 
 
@@ -68,10 +69,12 @@ def test_a_row_stored_before_the_worker_keys_reads_as_not_trained_by_a_worker(tm
     cache = EvaluationCache(tmp_path / "c.sqlite")
     cell = cell_number(4)
     old = {k: v for k, v in fake_result(cell).items()
-           if k not in ("worker", "wait_seconds", "run_seconds", "train_loss_sum", "loss_curve")}
+           if k not in ("worker", "hardware", "threads", "wait_seconds", "run_seconds",
+                        "train_loss_sum", "loss_curve")}
     cache.put(identity(cell), old)
     got = cache.get(identity(cell))
     assert (got["worker"], got["wait_seconds"], got["run_seconds"]) == (None, 0.0, 0.0)
+    assert got["hardware"] is None and got["threads"] is None
     assert got["loss_curve"] == [] and got["train_loss_sum"] is None
 
 

@@ -26,6 +26,7 @@ import nas_env.training
 from agents.ppo_search import make_ppo
 from nas_env.cache import EvaluationCache
 from nas_env.evaluators import LiveEvaluator
+from nas_env.hardware import cpu_name
 from nas_env.parallel import InlineBackend, ProcessBackend, make_backend
 from nas_env.spaces import LargeCell
 from nas_env.training import Protocol
@@ -123,6 +124,8 @@ def test_the_process_backend_gives_the_inline_numbers_from_its_workers(synthetic
     assert str(os.getpid()) not in {w.split(":")[-1] for w in workers}
     assert {int(w.split(":")[-1]) for w in workers} <= set(pids)
     assert all(r["run_seconds"] > 0 and r["wait_seconds"] >= 0 for r in results[:3])
+    # Each record names what trained it, with the worker's threads, whichever process it was.
+    assert {(r["hardware"], r["threads"]) for r in results} == {(cpu_name(), 1)}
     assert len(EvaluationCache(tmp_path / "c.sqlite")) == 3  # the driver wrote each once
 
 
@@ -230,6 +233,7 @@ signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {tests!r})
 from test_parallel import CELLS, TINY
 from nas_env.evaluators import LiveEvaluator
+from nas_env.hardware import cpu_name
 from nas_env.spaces import LargeCell
 from nas_env.training import Protocol
 
@@ -564,6 +568,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_parallel import CELLS, TINY
 from nas_env.evaluators import LiveEvaluator
+from nas_env.hardware import cpu_name
 from nas_env.run_checkpoint import stop_on_signals
 from nas_env.training import Protocol
 

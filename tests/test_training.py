@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from nas_env.hardware import cpu_name
 from nas_env.spaces import SmallCell
 from nas_env.training import (
     PROTOCOLS,
@@ -41,6 +42,8 @@ def test_run_reports_every_figure_a_table_needs(run):
     assert 0 < run["evaluation_time"] < run["training_time"]
     assert run["trainable_parameters"] == 25_809_866 and run["cell_parameters"] == 74_688
     assert run["device"] == "cpu" and run["precision"] == "bf16" and not run["diverged"]
+    # What trained it: this machine's CPU, with the threads torch had (none were asked for).
+    assert run["hardware"] == cpu_name() and run["threads"] == torch.get_num_threads()
 
 
 def test_cpu_trains_channels_last_in_either_precision_and_cuda_fp32_stays_contiguous():

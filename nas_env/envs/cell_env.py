@@ -105,8 +105,8 @@ class NASCellEnv(CellSearchEnv):
 
     Where the figures came from is not in `info` (the same seed and action give the same info,
     trained or cached): `env.unwrapped.last_provenance` holds the last cell's `source`
-    (`"table"`, `"training"`, `"cache"` or `"skipped"`), `worker`, `wait_seconds` and `run_seconds`, and
-    `env.unwrapped.source_counts` counts every cell evaluated by source.
+    (`"table"`, `"training"`, `"cache"` or `"skipped"`), `worker`, `hardware`, `threads`,
+    `wait_seconds` and `run_seconds`, and `env.unwrapped.source_counts` counts every cell evaluated by source.
 
     ## Arguments
 

@@ -107,7 +107,8 @@ class CellSearchEnv(gym.Env):
         """Simulated cost: the summed training time (seconds) of every cell evaluated so far."""
         self.last_provenance: dict[str, Any] | None = None
         """Where the last cell's figures came from: ``source`` (``"table"``, ``"training"``,
-        ``"cache"`` or ``"skipped"``), ``worker``, ``wait_seconds``, ``run_seconds``."""
+        ``"cache"`` or ``"skipped"``) and the worker keys of
+        :data:`~nas_env.results.PROVENANCE_KEYS`."""
         self.source_counts: Counter = Counter()
         """Cells evaluated by this env so far, by ``source`` (never reset)."""
 
