@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nas_env.cache import EvaluationCache
+from nas_env.hardware import machine
 from nas_env.identity import run_identity
 from nas_env.spaces import LargeCell
 from nas_env.training import PROTOCOLS
@@ -23,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000, help="results in the cache (default: %(default)s)")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     protocol = PROTOCOLS["cheap"]
     rng = np.random.default_rng(0)

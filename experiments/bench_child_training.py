@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from nas_env.child_net import ChildNet
+from nas_env.hardware import machine
 from nas_env.spaces import SmallCell, parse_architecture
 from nas_env.training import resolve_device
 
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="images per step")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     device = resolve_device(args.device)
     print(f"device={device.type} threads={torch.get_num_threads()} batch={args.batch_size} steps={args.steps}")

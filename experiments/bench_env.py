@@ -19,6 +19,7 @@ import numpy as np
 
 import nas_env  # noqa: F401  (registers the ids)
 from nas_env.benchmark import load_table, table_path
+from nas_env.hardware import machine
 
 
 def best_rate(run: Callable[[], None], count: int, repeats: int) -> float:
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per figure; the best is kept")
     parser.add_argument("--seed", type=int, default=0, help="seeds the actions")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     path = args.table_path or table_path("mnist", "fast")
     print(f"table: {path}")

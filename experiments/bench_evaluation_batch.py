@@ -18,6 +18,7 @@ import torch
 
 from nas_env.child_net import ChildNet
 from nas_env.cli import parse_int_list, parse_protocol
+from nas_env.hardware import machine
 from nas_env.protocols import get_protocol
 from nas_env.spaces import LargeCell
 from nas_env.training import accuracy_of
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per size (best kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     torch.set_num_threads(args.threads)
     proto = get_protocol(args.protocol)

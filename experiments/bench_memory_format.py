@@ -29,6 +29,7 @@ import torch
 from nas_env import training
 from nas_env.child_net import ChildNet
 from nas_env.data import DATASETS, load_dataset
+from nas_env.hardware import machine
 from nas_env.protocols import PROTOCOLS, REWARD_KEYS, get_protocol
 from nas_env.spaces import LargeCell
 from nas_env.training import resolve_device
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=None,
                         help="dataset folder (default: $NAS_ENV_DATA, else the per-user cache)")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
     if args.cells < 1 or args.steps < 1 or args.threads < 1:
         parser.error("--cells, --steps and --threads must be at least 1")
     if not 0 <= args.train_runs <= args.cells:

@@ -19,6 +19,7 @@ import json
 import time
 
 from nas_env.evaluators import LiveEvaluator
+from nas_env.hardware import machine
 from nas_env.parallel import BACKENDS, RayBackend
 from nas_env.spaces import SmallCell
 
@@ -44,6 +45,7 @@ def main() -> None:
                         help="processes / Ray CPUs, and the inline run's torch threads (default: %(default)s)")
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     figures = {}
     for backend in args.backends:

@@ -19,6 +19,7 @@ import time
 import gymnasium as gym
 import torch
 import nas_env  # noqa: F401  (registers the NASCell ids)
+from nas_env.hardware import machine
 from agents.ppo_search import make_ppo
 
 TOY_ENV_ID = "ToyBandit-8x8-v0"
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default: 1; these networks are too small to gain from more)")
     args = parser.parse_args()
+    print(f"machine: {machine()}")
 
     torch.set_num_threads(args.threads)
     env_id, env_kwargs = args.env_id, json.loads(args.env_kwargs)

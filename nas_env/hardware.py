@@ -7,6 +7,7 @@ emulated and slow, see ``docs/training.md``).
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 
@@ -42,3 +43,12 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return cpu_name()
+
+
+def machine() -> str:
+    """This machine in one line, as a benchmark names it beside its figures: the CPU
+    (:func:`cpu_name`), its logical CPUs, and the first GPU torch sees, if any."""
+    text = f"{cpu_name()}, {os.cpu_count()} CPUs"
+    if torch.cuda.is_available():
+        text += f"; GPU {torch.cuda.get_device_name(0)}"
+    return text

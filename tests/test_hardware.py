@@ -3,9 +3,11 @@ that decide its bf16 speed, or the GPU's name."""
 
 from __future__ import annotations
 
+import os
+
 import torch
 
-from nas_env.hardware import cpu_name, device_name
+from nas_env.hardware import cpu_name, device_name, machine
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
@@ -31,3 +33,8 @@ def test_without_cpuinfo_the_name_is_what_the_platform_knows(tmp_path):
 
 def test_the_cpu_device_is_named_as_this_machine_s_cpu():
     assert device_name(torch.device("cpu")) == cpu_name()
+
+
+def test_a_benchmark_names_this_machine_by_its_cpu_and_cpu_count():
+    assert machine().startswith(f"{cpu_name()}, {os.cpu_count()} CPUs")
+    assert ("; GPU " in machine()) == torch.cuda.is_available()
