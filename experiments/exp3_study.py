@@ -65,6 +65,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents import study_report as sr  # noqa: E402
+from agents import study_retrain  # noqa: E402
 from agents.study_jobs import Job, run_jobs, state  # noqa: E402
 from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
 from nas_env.cli import (check_child_device, device_type_of, parse_device,  # noqa: E402
@@ -73,6 +74,7 @@ from nas_env.cli import (check_child_device, device_type_of, parse_device,  # no
 from nas_env.commands.search import ppo_setting_names  # noqa: E402
 from nas_env.data import DATASETS  # noqa: E402
 from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol, trains_nothing  # noqa: E402
+from nas_env.tables import RewardTableError  # noqa: E402
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
 
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retrain-cache", default=None, help="--retrain's evaluation cache (default: "
                    "reward_tables/evaluations/large_{dataset}_{protocol}.sqlite)")
     p.add_argument("--small-table", default=None, help="the A_small table whose best cell the "
-                   "retrained cells are set beside (default: the shipped "
+                   "retrained cells are set beside, of the cells it holds (default: the shipped "
                    "small_{dataset}_{protocol}.csv of --retrain)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
@@ -241,7 +243,6 @@ def retrain(args) -> str:
     ``OUT/retrained_{protocol}.csv``, and return the report's section on them
     (:mod:`agents.study_retrain`). Each run is cached as it finishes; SIGTERM or Ctrl-C saves the
     run in training, so running the study again resumes it."""
-    from agents import study_retrain
     from nas_env.evaluators import LiveEvaluator
     from nas_env.run_checkpoint import default_checkpoint_dir, stop_on_signals
 
@@ -291,9 +292,8 @@ def report(args, jobs: list[Job], retrained: str = "") -> str:
         return text
     searches = sr.load_study(args.out, args.methods, args.seeds)
     if searches:
-        from agents.study_retrain import best_cell_of_each
-
-        atomic_write_text(args.out / "best_cells.csv", best_cell_of_each(searches).to_csv(index=False))
+        atomic_write_text(args.out / "best_cells.csv",
+                          study_retrain.best_cell_of_each(searches).to_csv(index=False))
         figure = sr.plot_study(
             searches, args.out / f"curves_{args.dataset}.png",
             f"A_large (blocks {args.blocks}), {args.dataset}, {name}: {args.cells} cells per search",
@@ -355,8 +355,10 @@ def main(argv: list[str] | None = None) -> int:
             except FileNotFoundError as err:
                 fail(f"--retrain {args.retrain}: no A_small table to set its cells beside ({err}); "
                      "name one with --small-table")
-        elif not Path(args.small_table).is_file():
-            fail(f"--small-table {args.small_table}: no such file")
+        try:  # before any training: the report reads it once every run is done
+            study_retrain.best_small_cell(args.small_table)
+        except (OSError, RewardTableError) as err:
+            fail(f"--small-table {args.small_table}: {err}")
     if args.cells < BUDGET_RULE[kind]:
         print(f"exp3_study.py: warning: --cells {args.cells} is below the budget rule for a {kind} "
               f"reward ({BUDGET_RULE[kind]})", file=sys.stderr)

@@ -31,6 +31,8 @@ TINY = json.dumps({"name": "tiny", "epochs": 1, "lr": 1e-2, "schedule": "onecycl
                    "batch_size": 32, "checkpoints_per_epoch": 1, "filters": [4, 8],
                    "fc_units": 32, "precision": "fp32"})
 PPO_SMALL = json.dumps({"n_steps": 4, "batch_size": 4})
+BEST_CELLS = ROOT / "docs" / "data" / "exp3_study" / "fashion_mnist_loss12k_best_cells.csv"
+"""A CSV that is not a reward table."""
 
 
 def study_script():
@@ -218,7 +220,9 @@ def test_the_study_runs_seed_by_seed(tmp_path, capsys):
     (["--protocol", "cheap", "--tuning-seeds", "100", "--retrain", "fast"],
      "a sweep (--tuning-seeds) has none"),
     (["--protocol", "cheap", "--retrain", "fast", "--small-table", "nowhere.csv"],
-     "--small-table nowhere.csv: no such file"),
+     "--small-table nowhere.csv: reward table nowhere.csv does not exist"),
+    (["--protocol", "cheap", "--retrain", "fast", "--small-table", str(BEST_CELLS)],
+     f"--small-table {BEST_CELLS}: reward table {BEST_CELLS} lacks the columns arch_index"),
     (["--protocol", "zc-vote", "--child-device", "cpu"],
      "--child-device: protocol 'zc-vote' is training-free"),
     (["--protocol", "cheap", "--child-device", "tpu"], "'tpu' is not allowed; choose auto"),
@@ -324,6 +328,16 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     again = pd.read_csv(out / "retrained_tiny-retrain.csv")
     assert set(again["source"]) == {"cache"}
     assert again["validation_accuracy"].tolist() == retrained["validation_accuracy"].tolist()
+    # A table of a few cells (here one, trained in another precision) is read too: its best cell
+    # among those it holds is the one the retrained cells are set beside.
+    worst = small.groupby("arch")["validation_accuracy"].mean().idxmin()
+    partial, flags = tmp_path / "small_one_cell.csv", list(retrain)
+    small[small["arch"] == worst].assign(precision="bf16").to_csv(partial, index=False)
+    flags[flags.index("--small-table") + 1] = str(partial)
+    assert study("--methods", "random", "--seeds", "0-1", "--report-only", *flags) == 0
+    report = (out / "report.md").read_text()
+    assert f"best A_small cell `{worst}`".replace("|", "\\|") in report
+    assert "of the cells it holds; precision bf16; device cpu" in report
     # ... and with another cache, the report names the runs it still lacks.
     retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "empty.sqlite")
     capsys.readouterr()

@@ -105,12 +105,15 @@ def read_sidecar(csv_path: Path) -> dict:
     return meta
 
 
-def read_rows(path: Path) -> pd.DataFrame:
+def read_rows(path: Path, complete: bool = True) -> pd.DataFrame:
     """Read the CSV at ``path`` and check every value; return it sorted by (cell, seed).
 
+    :param complete: require all 64 cells (``False``: any of them, as in a table of a few cells
+        trained under other conditions for comparison).
     :raises FileNotFoundError: if there is no file at ``path``.
     :raises RewardTableError: on missing columns, bad values, repeated (cell, seed) pairs, sizes
-        that differ between a cell's seeds, or a table that does not cover all 64 cells.
+        that differ between a cell's seeds, or (with ``complete``) a table that does not cover all
+        64 cells.
     """
     if not path.is_file():
         raise FileNotFoundError(f"reward table {path} does not exist")
@@ -201,7 +204,7 @@ def read_rows(path: Path) -> pd.DataFrame:
 
     present = set(df["arch_index"].tolist())
     absent = [i for i in range(NUM_CELLS) if i not in present]
-    if absent:
+    if absent and complete:
         names = ", ".join(SmallCell.from_index(i).to_string() for i in absent[:3])
         raise RewardTableError(
             f"reward table {path} is incomplete: it covers {NUM_CELLS - len(absent)} of the "
