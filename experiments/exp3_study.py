@@ -268,9 +268,10 @@ def retrain(args) -> str:
             best, evaluator, args.retrain_seeds, cached_only=args.report_only,
             log=lambda line: print(line, flush=True))
     atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
+    table = Path(args.small_table).resolve()  # named in full, relative to the repository's root
     return study_retrain.retrained_markdown(
-        retrained, study_retrain.best_small_cell(args.small_table), args.retrain_name,
-        Path(args.small_table).name, missing)
+        retrained, study_retrain.best_small_cell(table), args.retrain_name,
+        str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table), missing)
 
 
 def report(args, jobs: list[Job], retrained: str = "") -> str:

@@ -321,6 +321,7 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     assert f"best A_small cell `{best_small}`".replace("|", "\\|") in report and "of 2." in report
     assert "PPO's settings" not in report  # no PPO search in this study
     assert "seeds shown (precision fp32; device cpu)" in report
+    assert "A_small cell of `tests/fixtures/small_fixture.csv`" in report  # which table, in full
 
     # Reported again without training: every run comes from the retraining's cache ...
     forbid(monkeypatch, nas_env.training, "train_child")
