@@ -29,9 +29,12 @@ from nas_env.table_builder import atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 """The repository's root, put on the subprocesses' ``PYTHONPATH`` so they import this checkout."""
 
+
 @dataclass
 class Job:
-    """One search of the study: ``nas-env search`` with ``argv``, into ``parent/{name}``."""
+    """One search of the study: ``nas-env search`` with ``argv``, into ``parent/{name}``;
+    ``expect`` holds the settings its ``summary.json`` must record to be this search
+    (:func:`state`)."""
 
     method: str
     seed: int
