@@ -126,8 +126,9 @@ def best_small_cell(table_path: Path) -> pd.DataFrame:
     mean validation accuracy over its seeds, among the cells it holds (all 64 in a shipped table;
     fewer in a table of a few cells trained under other conditions, such as another precision).
 
-    :raises FileNotFoundError, ~nas_env.tables.RewardTableError: as
-        :func:`nas_env.tables.schema.read_rows`.
+    :raises FileNotFoundError: if there is no file at ``table_path``.
+    :raises ~nas_env.tables.RewardTableError: if it is not a valid reward table
+        (:func:`nas_env.tables.schema.read_rows`).
     """
     from nas_env.tables.schema import read_rows
 
