@@ -27,7 +27,7 @@ seeds (``fast_seed0_vs_seed1``: how far the reference agrees with itself). With 
 :func:`nas_env.fidelity.noise_free_spearman` estimates how it would rank with no seed noise on
 either side (``noise_free``: the ceiling that averaging more of its seeds approaches).
 ``--out-dir`` exports a training protocol's A_small results as reward tables. The last line is
-the candidate's row for ``docs/fidelity.md``.
+the candidate's row for ``docs/fidelity/index.md``.
 
     python experiments/bench_fidelity.py --protocol cheap --threads 1
     python experiments/bench_fidelity.py --protocol cheap --signal tse --threads 1

@@ -3,7 +3,7 @@
 Does PPO beat random search on ``NASCell-large-v0`` once the reward can be trusted? Each
 ``(method, seed)`` of ``--methods`` x ``--seeds`` is one ``nas-env search``
 (:mod:`nas_env.commands.search`) of ``--cells`` cells under ``--protocol`` (chosen in
-``docs/fidelity.md``), all sharing one evaluation cache; then ``agents.study_report`` writes the
+``docs/fidelity/``), all sharing one evaluation cache; then ``agents.study_report`` writes the
 report. For Fashion-MNIST, a training-free reward and a training-based one:
 
     python experiments/exp3_study.py --dataset fashion_mnist --protocol zc-vote --cells 2000
@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="exp3_study.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="fashion_mnist", choices=sorted(DATASETS))
-    p.add_argument("--protocol", required=True, help="the reward's protocol (docs/fidelity.md)")
+    p.add_argument("--protocol", required=True, help="the reward's protocol (docs/fidelity/)")
     p.add_argument("--methods", nargs="+", default=list(METHODS),
                    choices=["ppo", "random", "evolution", "reinforce", "random_norepeat"])
     p.add_argument("--seeds", default="0-4", help="reported seeds (default: %(default)s)")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every candidate reward of docs/fidelity.md, one bench_fidelity.py run each: its rank figures on
+# Every candidate reward of docs/fidelity/index.md, one bench_fidelity.py run each: its rank figures on
 # both A_small tables (and on the A_large reference set, where $LARGE_REFERENCE names its CSV),
 # its seconds per random 5-block A_large cell on 1 and 2 threads, written as JSON under
 # docs/data/fidelity/; then the table of all of them (experiments/fidelity_table.py).
@@ -76,7 +76,7 @@ fi
 want() {  # want SECTION: is this section of the candidates run in this mode?
     [ "$mode" = all ] || [ "$mode" = "$1" ] || { [ "$mode" = large ] && [ "$1" != reference ]; }
 }
-# The training candidates' protocols (docs/fidelity.md, "The candidates").
+# The training candidates' protocols (docs/fidelity/index.md, "The candidates").
 fields='"epochs": 1, "schedule": "onecycle", "precision": "fp32", "test_images": 2000'
 images16k="{\"name\": \"images16k\", $fields, \"lr\": 0.005, \"batch_size\": 64,
     \"checkpoints_per_epoch\": 2, \"train_images\": 16000, \"val_images\": 6000,
@@ -159,7 +159,7 @@ if want reference; then
             "checkpoints_per_epoch": 4, "filters": [16, 32], "fc_units": 256, "precision": "fp32"}'
     bench ref16_val --protocol "$ref16" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
     # Half of fast's width (a quarter of its classifier), in bf16 autocast (its A_large rows'
-    # recorded training times are in docs/fidelity.md).
+    # recorded training times are in docs/fidelity/large-reference.md).
     bench ref32_val --protocol "$ref32" --dataset fashion_mnist --cache-path reward_tables/evaluations/fidelity_small.sqlite
     # As the reference set uses it: its second seed, and the two seeds' mean.
     bench ref32_seed1_val --protocol "$ref32" --dataset fashion_mnist --train-seeds 1 \

@@ -1,5 +1,6 @@
-"""Which candidate reward becomes ``NASCell-large-v0``'s default: the rule of docs/fidelity.md
-(section "Choosing the large space's default") applied to the A_large reference set.
+"""Which candidate reward becomes ``NASCell-large-v0``'s default: the rule of
+docs/fidelity/large-reference.md ("Choosing the large space's default") applied to the A_large
+reference set.
 
     LARGE_REFERENCE=reward_tables/large_fashion_mnist_fast.csv \\
         bash experiments/fidelity_candidates.sh large

@@ -3,7 +3,7 @@
 A candidate reward (a cheaper training protocol, the summed training loss of a short run, a
 training-free score) is judged by how it orders cells whose reference accuracy is known (the
 shipped ``fast`` tables, an A_large reference set). :func:`rank_fidelity` gives the figures
-``docs/fidelity.md`` reports; :func:`noise_free_spearman` splits a shortfall into the part more
+``docs/fidelity/`` reports; :func:`noise_free_spearman` splits a shortfall into the part more
 training seeds would remove and the part they would not; :func:`rank_average` and
 :class:`RankModel` combine several scores into one.
 

@@ -17,11 +17,11 @@ Protocols
     For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
     128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
     one-cycle to lr 5e-3), validated and tested on 2,000 images each;
-    ``docs/fidelity.md`` gives how it was chosen and how it ranks cells.
+    ``docs/fidelity/cheap-history.md`` gives how it was chosen and how it ranks cells.
 ``loss12k``
     ``loss16k`` on 12,000 training images, within the 20 s cost goal on 2 cores; the default of
     ``NASCell-large-v0``: of every reward tried it ranks random 5-block cells most like one epoch
-    of full-size training (``docs/fidelity.md``, "Late training loss").
+    of full-size training (``docs/fidelity/late-loss.md``).
 ``loss16k``
     ``cheap``'s network trained on four times the images (16,000, batch 64, one-cycle to lr 5e-3)
     and read by its late training loss (``signal="late_loss"``): the result's ``score`` is
@@ -159,7 +159,7 @@ PROTOCOLS: dict[str, Protocol] = {
                       checkpoints_per_epoch=1),
     "fast": Protocol("fast", epochs=1, lr=2e-3, schedule="onecycle", batch_size=128,
                      checkpoints_per_epoch=4),
-    # Searching on a CPU; docs/fidelity.md gives the measurements behind every number.
+    # Searching on a CPU; docs/fidelity/ gives the measurements behind every number.
     "cheap": Protocol("cheap", epochs=1, lr=5e-3, schedule="onecycle", batch_size=32,
                       checkpoints_per_epoch=1, train_images=4_000, val_images=2_000,
                       test_images=2_000, filters=(8, 16), fc_units=128, precision="fp32"),
@@ -243,7 +243,7 @@ class ScoreProtocol:
 
 
 SCORE_PROTOCOLS: dict[str, ScoreProtocol] = {
-    # The three best single scores on the MNIST A_small table (docs/fidelity.md).
+    # The three best single scores on the MNIST A_small table (docs/fidelity/index.md).
     "zc-vote": ScoreProtocol("zc-vote", ("synflow", "naswot", "jacob_cov")),
     "zc-synflow": ScoreProtocol("zc-synflow", ("synflow",)),
     # zc-vote's scores and cheap's validation accuracy, four equal votes.

@@ -63,7 +63,7 @@ class NASCellLargeEnv(CellSearchEnv):
     20 s per random 5-block cell on 2 cores (it takes a median of 17.9 s), it ranks the 60 cells of
     the A_large reference set most like one epoch of full-size training (`fast`, two seeds, on
     Fashion-MNIST): Spearman 0.50, against 0.23 for `"cheap"`, the default before it; no
-    training-free score ranked them above chance (`docs/fidelity.md`, "Late training loss").
+    training-free score ranked them above chance (`docs/fidelity/late-loss.md`).
     That ranking is moderate: retrain a search's best cells with `fast` before claiming anything
     about them. `"cheap"` (the same network's validation accuracy after 4,000 images, about 7.5 s
     per cell) stays available; experiment 3's shipped caches are `cheap`'s.
