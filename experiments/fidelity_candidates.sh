@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every candidate reward of docs/fidelity/index.md, one bench_fidelity.py run each: its rank figures on
-# both A_small tables (and on the A_large reference set, where $LARGE_REFERENCE names its CSV),
-# its seconds per random 5-block A_large cell on 1 and 2 threads, written as JSON under
+# Every candidate reward of docs/fidelity/index.md, one bench_fidelity.py run each: its rank
+# figures on both A_small tables (and on the A_large reference set, where $LARGE_REFERENCE names
+# its CSV), its seconds per random 5-block A_large cell on 1 and 2 threads, written as JSON under
 # docs/data/fidelity/; then the table of all of them (experiments/fidelity_table.py).
 #
 #     bash experiments/fidelity_candidates.sh [scores|training|reference|all]   # default: all

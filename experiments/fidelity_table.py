@@ -1,4 +1,5 @@
-"""The table of every candidate reward in docs/fidelity/index.md, from bench_fidelity.py's JSON files.
+"""The table of every candidate reward in docs/fidelity/index.md, from bench_fidelity.py's JSON
+files.
 
     python experiments/fidelity_table.py docs/data/fidelity
     python experiments/fidelity_table.py --noise docs/data/fidelity_noise

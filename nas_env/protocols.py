@@ -17,7 +17,8 @@ Protocols
     For searching on a CPU: a narrower proxy of the same architecture (filters 8 and 16, a
     128-unit classifier) trained in fp32 for one epoch over 4,000 training images (batch 32,
     one-cycle to lr 5e-3), validated and tested on 2,000 images each;
-    ``docs/fidelity/cheap-history.md`` gives how it was chosen and how it ranks cells.
+    ``docs/fidelity/cheap-history.md`` gives how it was chosen, ``docs/fidelity/index.md`` how
+    it ranks cells.
 ``loss12k``
     ``loss16k`` on 12,000 training images, within the 20 s cost goal on 2 cores; the default of
     ``NASCell-large-v0``: of every reward tried it ranks random 5-block cells most like one epoch

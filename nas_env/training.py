@@ -7,8 +7,8 @@ percentages.
 
 Speed: under ``paper`` and ``fast`` the forward and backward passes run under bf16 autocast;
 ``cheap`` and the ``loss`` protocols run in fp32, since on a CPU without AVX-512, where PyTorch
-emulates bf16, bf16 is many times slower (``docs/fidelity/cheap-history.md``). ``precision="fp32"`` or
-``"bf16"`` overrides the protocol's choice. On a CPU the tensors are channels_last in either
+emulates bf16, bf16 is many times slower (``docs/fidelity/cheap-history.md``). ``precision="fp32"``
+or ``"bf16"`` overrides the protocol's choice. On a CPU the tensors are channels_last in either
 precision (:func:`memory_format_for`).
 """
 
