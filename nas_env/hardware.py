@@ -50,5 +50,5 @@ def machine() -> str:
     (:func:`cpu_name`), its logical CPUs, and the first GPU torch sees, if any."""
     text = f"{cpu_name()}, {os.cpu_count()} CPUs"
     if torch.cuda.is_available():
-        text += f"; GPU {torch.cuda.get_device_name(0)}"
+        text += f"; GPU {device_name(torch.device('cuda', 0))}"
     return text
