@@ -6,16 +6,18 @@ A search's best cell is the one with its highest reward, the earliest where seve
 :func:`agents.study_report.best_cell_table`). :func:`retrain_best_cells` trains each of them with
 every seed through a :class:`~nas_env.evaluation.live.LiveEvaluator` (so each result is cached the
 moment it finishes, a cell that several searches found is trained once, and a process pool trains
-several runs at once), or only reads the cache. :func:`retrained_table` sets each search's cell beside the best A_small cell and says
-whether it beats that cell **by more than the two cells' seed spread**: the difference of their
-mean validation accuracies exceeds the sum of their spreads (highest seed minus lowest, each).
-:func:`retrained_by_searcher` compares the searchers by their retrained cells, each against random
-search paired by search seed.
+several runs at once), or only reads the cache. :func:`retrained_table` sets each search's cell
+beside the best A_small cell of one or more reward tables (say, the shipped fp32 table and a
+control trained in bf16) and says, for each, whether the cell beats it **by more than the two
+cells' seed spread**: the difference of their mean validation accuracies exceeds the sum of their
+spreads (highest seed minus lowest, each). :func:`retrained_by_searcher` compares the searchers by
+their retrained cells, each against random search paired by search seed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -137,41 +139,89 @@ def best_small_cell(table_path: Path) -> pd.DataFrame:
     return small[small["arch"] == best].reset_index(drop=True)
 
 
+class Reference(NamedTuple):
+    """The best A_small cell of one reward table, as the retrained cells are set beside it."""
+
+    label: str
+    """How the report's columns name it: ``""`` where it is the only reference."""
+    table: str
+    """The table's path, as the report names it."""
+    rows: pd.DataFrame
+    """That cell's rows, one per seed (:func:`best_small_cell`)."""
+
+
+def references(table_paths, root: Path | None = None) -> list[Reference]:
+    """The best A_small cell (:func:`best_small_cell`) of each reward table of ``table_paths``,
+    labelled by the table's precision where the tables' precisions differ (``fp32``, ``bf16``),
+    else by its file name, else by its path; one table gets the label ``""``. The report names
+    each table by its full path, relative to ``root`` where it lies below it.
+
+    :raises FileNotFoundError: if a path holds no file.
+    :raises ~nas_env.tables.RewardTableError: if a file is not a valid reward table.
+    """
+    paths = [Path(path) for path in table_paths]
+    cells = [best_small_cell(path) for path in paths]
+    precisions = [", ".join(sorted(set(rows["precision"].astype(str)))) if "precision" in rows
+                  else "" for rows in cells]
+    labels = [""] if len(paths) == 1 else next(
+        names for names in (precisions, [path.name for path in paths], [str(p) for p in paths])
+        if all(names) and len(set(names)) == len(names))
+    shown = [path.resolve() for path in paths]
+    shown = [path.relative_to(root.resolve()) if root and path.is_relative_to(root.resolve())
+             else path for path in shown]
+    return [Reference(label, str(name), rows) for label, name, rows in zip(labels, shown, cells)]
+
+
 def _spread(values) -> float:
     values = np.asarray(values, dtype=float)
     return float(values.max() - values.min()) if len(values) > 1 else np.nan
 
 
-def retrained_table(retrained: pd.DataFrame, small: pd.DataFrame) -> pd.DataFrame:
+def _beats_column(label: str) -> str:
+    return f"beats A_small{', ' + label if label else ''} by more than the spreads"
+
+
+def retrained_table(retrained: pd.DataFrame, small) -> pd.DataFrame:
     """One row per search's retrained cell: its validation accuracy per seed, mean validation and
-    test, seed spread, its mean's difference from the best A_small cell's (``small``: that
-    cell's rows), and whether the difference exceeds the two spreads' sum; then the A_small cell
-    and the paper's best A_large cell, for reference."""
-    small_spread = _spread(small["validation_accuracy"])
-    small_mean = float(small["validation_accuracy"].mean())
+    test, and seed spread; then, for each reference (``small``: a list of :class:`Reference`, or
+    one best A_small cell's rows), its mean's difference from that cell's (``minus A_small``, or
+    ``minus A_small, {label}``) and whether the difference exceeds the two spreads' sum. Then a
+    row for each reference cell and the paper's best A_large cell."""
+    refs = [Reference("", "", small)] if isinstance(small, pd.DataFrame) else list(small)
     rows = []
     for (method, search_seed), runs in retrained.groupby(["method", "search_seed"], sort=False):
         runs = runs.sort_values("seed")
         spread = _spread(runs["validation_accuracy"])
-        difference = float(runs["validation_accuracy"].mean()) - small_mean
-        rows.append({
+        row = {
             "cell": f"{LABELS.get(method, method)}, seed {search_seed}",
             "search reward": float(runs["search_reward"].iloc[0]),
             "validation by seed": ", ".join(f"{v:.2f}" for v in runs["validation_accuracy"]),
             "validation": float(runs["validation_accuracy"].mean()),
-            "test": float(runs["test_accuracy"].mean()), "spread": spread,
-            "minus A_small": difference,
-            "beats A_small by more than the spreads":
-                "" if np.isnan(spread) or np.isnan(small_spread)
-                else "yes" if difference > spread + small_spread else "no"})
-    arch = small["arch"].iloc[0].replace("|", "\\|")  # a bar would end the table's cell
-    rows.append({"cell": f"best A_small cell `{arch}`",
-                 "validation by seed": ", ".join(f"{v:.2f}" for v in small["validation_accuracy"]),
-                 "validation": small_mean, "test": float(small["test_accuracy"].mean()),
-                 "spread": small_spread})
+            "test": float(runs["test_accuracy"].mean()), "spread": spread}
+        for ref in refs:
+            difference = row["validation"] - float(ref.rows["validation_accuracy"].mean())
+            ref_spread = _spread(ref.rows["validation_accuracy"])
+            row[f"minus A_small{', ' + ref.label if ref.label else ''}"] = difference
+            row[_beats_column(ref.label)] = (
+                "" if np.isnan(spread) or np.isnan(ref_spread)
+                else "yes" if difference > spread + ref_spread else "no")
+        rows.append(row)
+    for ref in refs:
+        arch = ref.rows["arch"].iloc[0].replace("|", "\\|")  # a bar would end the table's cell
+        rows.append({"cell": f"best A_small cell `{arch}`{', ' + ref.label if ref.label else ''}",
+                     "validation by seed": ", ".join(f"{v:.2f}"
+                                                     for v in ref.rows["validation_accuracy"]),
+                     "validation": float(ref.rows["validation_accuracy"].mean()),
+                     "test": float(ref.rows["test_accuracy"].mean()),
+                     "spread": _spread(ref.rows["validation_accuracy"])})
     rows.append({"cell": "the paper's best A_large cell (Table 3)",
                  "validation": PAPER_A_LARGE[0], "test": PAPER_A_LARGE[1]})
     return pd.DataFrame(rows)
+
+
+def _cell_means(retrained: pd.DataFrame) -> pd.Series:
+    """Each retrained cell's mean validation over its seeds, by (method, search seed)."""
+    return retrained.groupby(["method", "search_seed"], sort=False)["validation_accuracy"].mean()
 
 
 def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
@@ -182,7 +232,7 @@ def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> 
     searcher that wins on the search reward also find the better cells?"""
     from .study_report import paired_difference
 
-    means = retrained.groupby(["method", "search_seed"], sort=False)["validation_accuracy"].mean()
+    means = _cell_means(retrained)
     theirs = means[baseline].to_dict() if baseline in means.index.get_level_values(0) else {}
     rows = []
     for method in dict.fromkeys(means.index.get_level_values(0)):
@@ -198,6 +248,23 @@ def retrained_by_searcher(retrained: pd.DataFrame, baseline: str = "random") -> 
     return pd.DataFrame(rows)
 
 
+def ppo_against_evolution(retrained: pd.DataFrame) -> str:
+    """A sentence on PPO's retrained cells minus regularized evolution's, paired by search seed
+    (as :func:`retrained_by_searcher` pairs them with random search's); ``""`` where either
+    searcher has no retrained cell."""
+    from .study_report import paired_difference
+
+    means = _cell_means(retrained)
+    if not {"ppo", "evolution"} <= set(means.index.get_level_values(0)):
+        return ""
+    paired = paired_difference(means["ppo"].to_dict(), means["evolution"].to_dict())
+    if not paired["seeds"]:
+        return ""
+    return (f"PPO minus regularized evolution, paired the same way: {paired['mean']:+.2f} "
+            f"[{paired['low']:.2f}, {paired['high']:.2f}], PPO above in {paired['above']} of "
+            f"{len(paired['seeds'])} seeds.")
+
+
 def _conditions(rows: pd.DataFrame) -> str:
     """``precision bf16; device cuda``: what ``rows`` (results, or a table's rows) trained
     under, each field that they record."""
@@ -206,29 +273,39 @@ def _conditions(rows: pd.DataFrame) -> str:
     return "; ".join(parts) or "precision -"
 
 
-def retrained_markdown(retrained: pd.DataFrame, small: pd.DataFrame, protocol: str,
-                       small_table: str, missing: list[str]) -> str:
-    """The report's section on the retrained cells (:func:`retrained_table`), with each cell's
-    string form and the runs not yet in the cache."""
+def _beside(refs: list[Reference]) -> str:
+    """The report's words on the reference cells the retrained cells are set beside."""
+    held = "by mean validation over its seeds, of the cells it holds"
+    if len(refs) == 1:
+        return f"the best A_small cell of `{refs[0].table}` ({held}; {_conditions(refs[0].rows)})"
+    return (f"the best A_small cell ({held}) of each of these tables: " + "; ".join(
+        f"`{ref.table}` ({ref.label}: {_conditions(ref.rows)})" for ref in refs))
+
+
+def retrained_markdown(retrained: pd.DataFrame, small, protocol: str, missing: list[str]) -> str:
+    """The report's section on the retrained cells (:func:`retrained_table`; ``small``: a list
+    of :class:`Reference`), with each cell's string form and the runs not yet in the cache."""
     from .study_report import markdown
 
     text = (f"## The best cell of each search, retrained under `{protocol}`\n\n"
             f"Validation and test accuracy (%) of each search's best cell trained under "
-            f"`{protocol}` on the seeds shown ({_conditions(retrained)}), beside the best "
-            f"A_small cell of `{small_table}` (by mean validation over its seeds, of the cells it "
-            f"holds; "
-            f"{_conditions(small)}). Spread: the "
-            "highest seed's validation minus the lowest's. The goal: a cell whose mean "
-            "validation beats the A_small cell's by more than the sum of the two spreads.\n\n")
+            f"`{protocol}` on the seeds shown ({_conditions(retrained)}), beside "
+            f"{_beside(small)}. Spread: the highest seed's validation minus the lowest's. The "
+            "goal: a cell whose mean validation beats the A_small cell's by more than the sum of "
+            "the two spreads.\n\n")
     if len(retrained):
         table = retrained_table(retrained, small)
-        beats = int((table["beats A_small by more than the spreads"] == "yes").sum())
-        text += (markdown(table) + f"\n\nCells that beat the best A_small cell by more than the "
-                 f"spreads: {beats} of {retrained.groupby(['method', 'search_seed']).ngroups}."
+        searches = retrained.groupby(["method", "search_seed"]).ngroups
+        beats = [f"{int((table[_beats_column(ref.label)] == 'yes').sum())} of {searches}"
+                 + (f" ({ref.label})" if ref.label else "") for ref in small]
+        versus_evolution = ppo_against_evolution(retrained)
+        text += (markdown(table) + "\n\nCells that beat the best A_small cell by more than the "
+                 f"spreads: {', '.join(beats)}."
                  "\n\nBy searcher: the mean validation of its searches' retrained best cells, "
                  "and its difference from random search's, paired by search seed, with a 95% "
                  "Student-t interval over those seeds:\n\n"
-                 + markdown(retrained_by_searcher(retrained)) +
+                 + markdown(retrained_by_searcher(retrained))
+                 + (f"\n\n{versus_evolution}" if versus_evolution else "") +
                  "\n\nThe cells:\n\n" + "\n".join(
                      f"- {LABELS.get(m, m)}, seed {s}: `{a}`" for (m, s), a in
                      retrained.groupby(["method", "search_seed"], sort=False)["arch"].first().items())

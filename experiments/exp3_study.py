@@ -190,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "retrain them on a GPU machine) and run no search")
     p.add_argument("--retrain-cache", default=None, help="--retrain's evaluation cache (default: "
                    "reward_tables/evaluations/large_{dataset}_{protocol}.sqlite)")
-    p.add_argument("--small-table", default=None, help="the A_small table whose best cell the "
-                   "retrained cells are set beside, of the cells it holds (default: the shipped "
+    p.add_argument("--small-table", action="append", help="an A_small table whose best cell, of "
+                   "those it holds, the retrained cells are set beside; again for several, such "
+                   "as the shipped table and a bf16 control (default: the shipped "
                    "small_{dataset}_{protocol}.csv of --retrain)")
     p.add_argument("--data-root", default=None)
     p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
@@ -235,8 +236,6 @@ def plan(args) -> list[Job]:
             for method, seed, parent, setting in runs]
 
 
-
-
 def retrain(args) -> str:
     """Train each finished search's best cell under ``--retrain`` on every ``--retrain-seeds``
     (with ``--report-only``, read only what the cache holds), write
@@ -268,10 +267,8 @@ def retrain(args) -> str:
             best, evaluator, args.retrain_seeds, cached_only=args.report_only,
             log=lambda line: print(line, flush=True))
     atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
-    table = Path(args.small_table).resolve()  # named in full, relative to the repository's root
-    return study_retrain.retrained_markdown(
-        retrained, study_retrain.best_small_cell(table), args.retrain_name,
-        str(table.relative_to(ROOT) if table.is_relative_to(ROOT) else table), missing)
+    return study_retrain.retrained_markdown(  # each table named in full, relative to the root
+        retrained, study_retrain.references(args.small_table, ROOT), args.retrain_name, missing)
 
 
 def report(args, jobs: list[Job], retrained: str = "") -> str:
@@ -352,14 +349,15 @@ def main(argv: list[str] | None = None) -> int:
             ROOT / "reward_tables" / "evaluations" / f"large_{file_stem(args.dataset, value)}.sqlite")
         if args.small_table is None:
             try:
-                args.small_table = table_path(args.dataset, args.retrain_name)
+                args.small_table = [str(table_path(args.dataset, args.retrain_name))]
             except FileNotFoundError as err:
                 fail(f"--retrain {args.retrain}: no A_small table to set its cells beside ({err}); "
                      "name one with --small-table")
-        try:  # before any training: the report reads it once every run is done
-            study_retrain.best_small_cell(args.small_table)
-        except (OSError, RewardTableError) as err:
-            fail(f"--small-table {args.small_table}: {err}")
+        for table in args.small_table:  # before any training: the report reads them at the end
+            try:
+                study_retrain.best_small_cell(table)
+            except (OSError, RewardTableError) as err:
+                fail(f"--small-table {table}: {err}")
     if args.cells < BUDGET_RULE[kind]:
         print(f"exp3_study.py: warning: --cells {args.cells} is below the budget rule for a {kind} "
               f"reward ({BUDGET_RULE[kind]})", file=sys.stderr)

@@ -23,7 +23,8 @@ import nas_env.training
 import nas_env.zero_cost
 from agents.study_report import (against_random, last_quarter, paired_interval, reward_label,
                                  tuning_table, update_log)
-from agents.study_retrain import retrained_by_searcher, retrained_table
+from agents.study_retrain import (ppo_against_evolution, references, retrained_by_searcher,
+                                   retrained_table)
 from nas_env.protocols import SCORE_PROTOCOLS, ScoreProtocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -339,6 +340,16 @@ def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_sma
     report = (out / "report.md").read_text()
     assert f"best A_small cell `{worst}`".replace("|", "\\|") in report
     assert "of the cells it holds; precision bf16; device cpu" in report
+    # Both tables at once (both bf16, so named by file): a column of differences and a count each.
+    assert study("--methods", "random", "--seeds", "0-1", "--report-only", *retrain,
+                 "--small-table", str(partial)) == 0
+    report = (out / "report.md").read_text()
+    assert "minus A_small, small_fixture.csv |" in report
+    assert "minus A_small, small_one_cell.csv |" in report
+    assert f"best A_small cell `{worst}`, small_one_cell.csv".replace("|", "\\|") in report
+    assert f"best A_small cell `{best_small}`, small_fixture.csv".replace("|", "\\|") in report
+    assert re.search(r"by more than the spreads: \d of 2 \(small_fixture.csv\), \d of 2 "
+                     r"\(small_one_cell.csv\)\.", report)
     # ... and with another cache, the report names the runs it still lacks.
     retrain[retrain.index("--retrain-cache") + 1] = str(tmp_path / "empty.sqlite")
     capsys.readouterr()
@@ -389,6 +400,42 @@ def test_a_cell_beats_the_a_small_cell_only_by_more_than_both_spreads():
     assert table.loc["the paper's best A_large cell (Table 3)", "validation"] == 41.41
 
 
+def test_retrained_cells_are_set_beside_each_reference_table(tmp_path):
+    """Two tables of the same cell, one in fp32 (91.0, 91.06) and one in bf16 (90.7, 91.1):
+    each gets its own difference and verdict, labelled by its precision, and its own row."""
+    rows = pd.read_csv(ROOT / "tests" / "fixtures" / "small_fixture.csv")
+    rows = rows[rows["arch"] == rows["arch"].iloc[0]]
+    arch = rows["arch"].iloc[0]
+    fp32, bf16 = tmp_path / "fp32" / "small.csv", tmp_path / "bf16" / "small.csv"
+    for path, values, precision in ((fp32, [91.0, 91.06], "fp32"), (bf16, [90.7, 91.1], "bf16")):
+        path.parent.mkdir()
+        rows.assign(validation_accuracy=values, precision=precision).to_csv(path, index=False)
+    retrained = pd.DataFrame({
+        "method": ["ppo", "ppo"], "search_seed": [0, 0], "arch": ["a", "a"],
+        "search_reward": [90.0, 90.0], "seed": [0, 1], "validation_accuracy": [91.3, 91.4],
+        "test_accuracy": [91.0] * 2})
+    refs = references([fp32, bf16], root=tmp_path)
+    assert [(ref.label, ref.table) for ref in refs] == [("fp32", "fp32/small.csv"),
+                                                         ("bf16", "bf16/small.csv")]
+    table = retrained_table(retrained, refs).set_index("cell")
+    ppo = table.loc["PPO, seed 0"]
+    # 91.35 - 91.03 = 0.32 > 0.1 + 0.06; 91.35 - 90.9 = 0.45, not above 0.1 + 0.4.
+    assert ppo["minus A_small, fp32"] == pytest.approx(0.32)
+    assert ppo["beats A_small, fp32 by more than the spreads"] == "yes"
+    assert ppo["minus A_small, bf16"] == pytest.approx(0.45)
+    assert ppo["beats A_small, bf16 by more than the spreads"] == "no"
+    assert table.loc[f"best A_small cell `{arch}`, bf16".replace("|", "\\|"), "spread"] == \
+        pytest.approx(0.4)
+    # Tables of one precision are told apart by file name, and then by path.
+    other, copy = tmp_path / "other.csv", tmp_path / "copy" / "small.csv"
+    copy.parent.mkdir()
+    for path in (other, copy):
+        path.write_text(fp32.read_text())
+    assert [ref.label for ref in references([fp32, other])] == ["small.csv", "other.csv"]
+    assert [ref.label for ref in references([fp32, copy])] == [str(fp32), str(copy)]
+    assert [ref.label for ref in references([fp32])] == [""]
+
+
 def test_searchers_are_compared_by_their_retrained_cells_paired_by_search_seed():
     """Two searches each of PPO and random search, two training seeds per cell: PPO's cells
     average 91.0 and 90.0, random search's 90.5 and 90.5, so PPO is +0.5 on seed 0 and -0.5 on
@@ -409,6 +456,18 @@ def test_searchers_are_compared_by_their_retrained_cells_paired_by_search_seed()
     assert np.isnan(evolution["95% low"]) and evolution["seeds above"] == "1 of 1"
     # Random search is the baseline: no difference of its own.
     assert np.isnan(table.loc["random search", "minus random search"])
+
+
+def test_ppo_is_compared_with_evolution_by_retrained_cells():
+    rows = [("ppo", 0, 91.0), ("ppo", 1, 90.0), ("ppo", 2, 91.0), ("evolution", 0, 90.5),
+            ("evolution", 1, 90.5), ("evolution", 2, 90.0), ("random", 0, 89.0)]
+    retrained = pd.DataFrame(rows, columns=["method", "search_seed", "validation_accuracy"])
+    # Differences +0.5, -0.5, +1.0: mean 0.33, sd 0.764, t(0.975, 2) = 4.303.
+    half = 4.302653 * np.std([0.5, -0.5, 1.0], ddof=1) / np.sqrt(3)
+    assert ppo_against_evolution(retrained) == (
+        f"PPO minus regularized evolution, paired the same way: +0.33 [{1 / 3 - half:.2f}, "
+        f"{1 / 3 + half:.2f}], PPO above in 2 of 3 seeds.")
+    assert ppo_against_evolution(retrained[retrained["method"] != "evolution"]) == ""
 
 
 def test_the_sweep_table_gives_each_setting_against_random_search(tmp_path):
