@@ -1,6 +1,6 @@
 """The documentation: a short README whose links work, the CI running the README's test command,
-a documentation site that builds strictly, and text that speaks of the project and its use, not
-of how or where the work on it was done."""
+a documentation site that builds strictly, tests it names that exist, and text that speaks of the
+project and its use, not of how or where the work on it was done."""
 
 from __future__ import annotations
 
@@ -137,6 +137,48 @@ def test_the_link_parser_finds_links_and_images_and_skips_urls_and_code():
     text = ("[a](docs/a.md#x) ![f](docs/figures/f.png) [w](https://example.org) [h](#here)\n"
             "```\n[c](not/a/link.md)\n```\n")
     assert relative_links(text) == ["docs/a.md#x", "docs/figures/f.png"]
+
+
+def defined_tests() -> dict[str, set[str]]:
+    """Each test function of the suite, by name: the files (``tests/test_x.py``) that define it."""
+    found: dict[str, set[str]] = {}
+    for path in (REPO / "tests").glob("test_*.py"):
+        for name in re.findall(r"^(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"),
+                               flags=re.M):
+            found.setdefault(name, set()).add(f"tests/{path.name}")
+    return found
+
+
+def named_tests(text: str, test_column: bool = False) -> list[str]:
+    """The tests a page names in backticks: ``tests/test_x.py::test_name`` and ``tests/test_x.py``
+    anywhere; with ``test_column``, also each bare ``test_name`` in a table row's last column (the
+    reliability page's "test" column)."""
+    names = re.findall(r"`(tests/test_\w+\.py(?:::test_\w+)?)(?:\[[^\]`]*\])?`", text)
+    if test_column:
+        for row in re.findall(r"^\|.*\|\s*$", text, flags=re.M):
+            names += re.findall(r"`(test_\w+)(?:\[[^\]`]*\])?`", row.rstrip().rstrip("|")
+                                .rsplit("|", 1)[-1])
+    return names
+
+
+def test_every_test_the_documentation_names_exists():
+    """A page that says a fault is tested names a test that is there, in the file it names."""
+    defined, missing = defined_tests(), []
+    for page in [README, *sorted((REPO / "docs").rglob("*.md"))]:
+        for name in named_tests(page.read_text(encoding="utf-8"), page.name == "reliability.md"):
+            if "::" in name:
+                file, test = name.split("::")
+                exists = file in defined.get(test, ())
+            else:
+                exists = (REPO / name).is_file() if name.startswith("tests/") else name in defined
+            if not exists:
+                missing.append(f"{page.relative_to(REPO)}: {name}")
+    assert not missing, "the documentation names tests that do not exist:\n" + "\n".join(missing)
+    page = ("| fault | what happens | `tests/test_a.py::test_b[x]`, `test_c` |\n"
+            "see `test_d` and `tests/test_e.py`\n")
+    assert named_tests(page, test_column=True) == ["tests/test_a.py::test_b", "tests/test_e.py",
+                                                   "test_c"]
+    assert named_tests(page) == ["tests/test_a.py::test_b", "tests/test_e.py"]
 
 
 def readme_test_command() -> str:
