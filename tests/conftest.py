@@ -95,3 +95,20 @@ def load_script():
         spec.loader.exec_module(module)
         return module
     return load
+
+
+@pytest.fixture
+def study(tmp_path, synthetic_data_root, load_script):
+    """``experiments/exp3_study.py``'s ``main`` with the flags of a tiny study (1-block cells, 8
+    per search, synthetic data, no checkpoints) in ``tmp_path / "study"`` and ``extra``."""
+    from exp3_support import TINY
+
+    module = load_script("exp3_study")
+
+    def run(*extra: str, protocol: str = TINY) -> int:
+        return module.main(["--dataset", "mnist", "--protocol", protocol, "--blocks", "1",
+                            "--cells", "8", "--data-root", str(synthetic_data_root),
+                            "--out-dir", str(tmp_path / "study"), "--cache-path",
+                            str(tmp_path / "cache.sqlite"), "--threads", "1",
+                            "--no-checkpoints", *extra])
+    return run
