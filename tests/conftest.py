@@ -112,3 +112,15 @@ def study(tmp_path, synthetic_data_root, load_script):
                             str(tmp_path / "cache.sqlite"), "--threads", "1",
                             "--no-checkpoints", *extra])
     return run
+
+
+@pytest.fixture(scope="session")
+def inline_results(synthetic_data_root) -> list[dict]:
+    """Each of ``parallel_support.CELLS`` trained inline, one after another: the figures
+    (``parallel_support.measured``) that every backend must reproduce."""
+    from parallel_support import CELLS, live, measured
+
+    evaluator = live(synthetic_data_root, False)
+    results = evaluator.evaluate_batch(CELLS)
+    evaluator.close()
+    return [measured(r) for r in results]
