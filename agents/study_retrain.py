@@ -139,6 +139,43 @@ def best_small_cell(table_path: Path) -> pd.DataFrame:
     return small[small["arch"] == best].reset_index(drop=True)
 
 
+def train_control(small: pd.DataFrame, dataset: str, protocol, seeds, out_dir, *,
+                  data_root=None, device: str = "auto", precision: str = "auto",
+                  threads: int | None = None, checkpoint_dir=None,
+                  cached_only: bool = False) -> Path | None:
+    """The like-for-like reference for the retrained cells: the A_small cell whose rows are
+    ``small`` (:func:`best_small_cell` of a table trained otherwise: another precision, device or
+    CPU) trained under ``protocol`` on ``seeds`` with the device, precision and torch threads of
+    the retraining, into the reward table in ``out_dir`` (``small_{dataset}_{protocol}.csv``,
+    through :func:`nas_env.tables.builder.build_reward_table`: resumable, each run appended as it
+    finishes). Returns the table's path; with ``cached_only`` it trains nothing and returns the
+    path only where the table holds every seed (else ``None``).
+
+    :raises ValueError: if ``out_dir`` holds a table of this protocol trained under other
+        conditions (another precision or device).
+    """
+    import torch
+
+    from nas_env.spaces import SmallCell
+    from nas_env.tables.builder import build_reward_table, table_stem
+    from nas_env.training import get_protocol
+
+    cell = SmallCell.from_string(str(small["arch"].iloc[0]))
+    if cached_only:
+        path = Path(out_dir) / f"{table_stem('small', dataset, get_protocol(protocol).name)}.csv"
+        rows = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["arch", "seed"])
+        return path if set(seeds) <= set(rows[rows["arch"] == cell.to_string()]["seed"]) else None
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        return build_reward_table(dataset=dataset, protocol=protocol, archs=[cell], seeds=seeds,
+                                  out_dir=out_dir, data_root=data_root, device=device,
+                                  precision=precision, progress=False,
+                                  checkpoint_dir=checkpoint_dir)
+    finally:
+        torch.set_num_threads(before)
+
+
 class Reference(NamedTuple):
     """The best A_small cell of one reward table, as the retrained cells are set beside it."""
 

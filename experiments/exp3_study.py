@@ -29,8 +29,11 @@ The best cells: ``--retrain fast`` then trains each finished search's best cell 
 reward, the earliest on a tie) under that protocol on ``--retrain-seeds`` (default 0,1), into
 its own cache (``reward_tables/evaluations/large_{dataset}_fast.sqlite``), resumably, and the
 report sets them beside the best A_small cell of ``small_{dataset}_fast.csv`` and the paper's best
-A_large cell (``agents.study_retrain``); ``--workers N`` trains N of those runs at once. With
-``--report-only`` it trains nothing and names the runs its cache lacks. The report also writes
+A_large cell (``agents.study_retrain``); ``--workers N`` trains N of those runs at once. Each
+``--small-table`` adds a reference; ``--retrain-control DIR`` first trains that A_small cell the
+way the best cells are retrained (their device, precision and threads, on this machine) into a
+table in DIR and adds it too, the like-for-like reference where bf16 results move with the CPU.
+With ``--report-only`` it trains nothing and names the runs its cache lacks. The report also writes
 ``OUT/best_cells.csv`` (each finished search's best cell); ``--retrain-cells`` retrains the cells
 of such a file and runs no search, which is how ``gpu_exp3_study.sh`` retrains them on a GPU
 machine without replaying the searches there.
@@ -56,7 +59,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -66,14 +68,14 @@ if str(ROOT) not in sys.path:
 
 from agents import study_report as sr  # noqa: E402
 from agents import study_retrain  # noqa: E402
+from agents.study_flags import (fail, file_stem, parse_seeds, parse_settings,  # noqa: E402
+                                protocol_of)
 from agents.study_jobs import Job, run_jobs, state  # noqa: E402
 from agents.ppo_sweep import SWEEP_SETTINGS, ppo_config  # noqa: E402
 from nas_env.cli import (check_child_device, device_type_of, parse_device,  # noqa: E402
-                         parse_int_list, parse_protocol, positive_int, protocol_name,
-                         require_dataset)
-from nas_env.commands.search import ppo_setting_names  # noqa: E402
+                         positive_int, protocol_name, require_dataset)
 from nas_env.data import DATASETS  # noqa: E402
-from nas_env.protocols import PROTOCOLS, SCORE_PROTOCOLS, Protocol, trains_nothing  # noqa: E402
+from nas_env.protocols import trains_nothing  # noqa: E402
 from nas_env.tables import RewardTableError  # noqa: E402
 from nas_env.tables.files import table_path  # noqa: E402
 from nas_env.table_builder import atomic_write_text  # noqa: E402
@@ -81,67 +83,6 @@ from nas_env.table_builder import atomic_write_text  # noqa: E402
 METHODS = ("ppo", "random", "evolution")
 BUDGET_RULE = {"training-free": 2000, "training-based": 400}
 """The least cells per search the study's plan allows, by kind of reward."""
-
-
-def fail(message: str) -> None:
-    """Exit with ``exp3_study.py: error: message`` (status 2), as argparse does."""
-    print(f"exp3_study.py: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def parse_settings(text: str) -> tuple[str, dict]:
-    """A PPO setting: a name of :data:`SWEEP_SETTINGS`, ``NAME=JSON`` or a JSON object (named
-    ``custom``); its keys must be ``make_ppo``'s."""
-    name, _, body = ("custom", "", text) if text.lstrip().startswith("{") else text.partition("=")
-    if not body:
-        if name not in SWEEP_SETTINGS:
-            fail(f"PPO setting {text!r}; allowed: {', '.join(SWEEP_SETTINGS)}, NAME=JSON or a "
-                 "JSON object, e.g. '{\"ent_coef\": 0.01}'")
-        return name, SWEEP_SETTINGS[name]
-    if not re.fullmatch(r"[\w.+-]+", name):
-        fail(f"PPO setting {text!r}: a NAME of letters, digits, '.', '+' or '-' before '='")
-    try:
-        setting = json.loads(body)
-    except json.JSONDecodeError as err:
-        fail(f"PPO setting {text!r} is not JSON ({err})")
-    unknown = sorted(set(setting) - set(ppo_setting_names())) if isinstance(setting, dict) else 0
-    if unknown != []:
-        fail(f"PPO setting {text!r}: write a JSON object of {', '.join(ppo_setting_names())}"
-             + (f" (not {', '.join(unknown)})" if unknown else ""))
-    return name, setting
-
-
-def parse_seeds(text: str, flag: str) -> list[int]:
-    """Seeds written as ranges and a list (``0-4,7``), sorted and distinct."""
-    seeds = parse_int_list(text) if re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text) else []
-    if not seeds:
-        fail(f"{flag} {text!r}; write seeds >= 0 as a list or ranges, e.g. 0-4 or 0,2,5")
-    return sorted(set(seeds))
-
-
-def protocol_of(text: str, flag: str = "--protocol", training_only: bool = False):
-    """``flag``'s value: a name of a training or (unless ``training_only``) a training-free
-    protocol, or a JSON object of :class:`~nas_env.protocols.Protocol` fields; returns what
-    ``nas-env search`` records."""
-    allowed = f"{', '.join(PROTOCOLS)} (training), " + (
-        "" if training_only else f"{', '.join(SCORE_PROTOCOLS)} (training-free), ") + (
-        "or a JSON object of protocol fields")
-    try:
-        value = parse_protocol(text)
-        if isinstance(value, dict):
-            Protocol.from_dict(value)
-        elif value in SCORE_PROTOCOLS and training_only:
-            raise ValueError("not a training protocol")
-        elif value not in PROTOCOLS and value not in SCORE_PROTOCOLS:
-            raise ValueError("unknown")
-    except (ValueError, TypeError) as err:
-        fail(f"{flag} {text!r}: {err}; allowed: {allowed}")
-    return value
-
-
-def file_stem(dataset: str, value) -> str:
-    """``{dataset}_{protocol name}`` for file names, the name's odd characters as ``_``."""
-    return f"{dataset}_{re.sub(r'[^A-Za-z0-9_.-]', '_', protocol_name(value))}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "those it holds, the retrained cells are set beside; again for several, such "
                    "as the shipped table and a bf16 control (default: the shipped "
                    "small_{dataset}_{protocol}.csv of --retrain)")
+    p.add_argument("--retrain-control", default=None, metavar="DIR",
+                   help="also train the best A_small cell of the first --small-table under "
+                        "--retrain with the retrained cells' device, precision and threads, into "
+                        "a reward table in DIR (a folder of its own), and set them beside it too")
     p.add_argument("--data-root", default=None)
     p.add_argument("--checkpoint-dir", default=None, help="nas-env search's --checkpoint-dir")
     p.add_argument("--no-checkpoints", action="store_true")
@@ -263,12 +208,25 @@ def retrain(args) -> str:
     with stop_on_signals(program="exp3_study.py",
                          enabled=checkpoints is not None and not args.report_only), \
             contextlib.closing(evaluator):
+        tables, control = list(args.small_table), None
+        if args.retrain_control:  # before the A_large runs: two runs on the same machine
+            try:
+                control = study_retrain.train_control(
+                    study_retrain.best_small_cell(tables[0]), args.dataset, args.retrain_value,
+                    args.retrain_seeds, args.retrain_control, data_root=args.data_root,
+                    device=args.retrain_device, precision=args.retrain_precision,
+                    threads=args.threads, checkpoint_dir=checkpoints, cached_only=args.report_only)
+            except ValueError as err:
+                fail(f"--retrain-control {args.retrain_control}: {err}")
+            print(f"control: {control}" if control else f"--retrain-control: "
+                  f"{args.retrain_control} lacks the control's runs; the report leaves it out")
+        tables += [str(control)] if control else []
         retrained, missing = study_retrain.retrain_cells(
             best, evaluator, args.retrain_seeds, cached_only=args.report_only,
             log=lambda line: print(line, flush=True))
     atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
     return study_retrain.retrained_markdown(  # each table named in full, relative to the root
-        retrained, study_retrain.references(args.small_table, ROOT), args.retrain_name, missing)
+        retrained, study_retrain.references(tables, ROOT), args.retrain_name, missing)
 
 
 def report(args, jobs: list[Job], retrained: str = "") -> str:

@@ -233,3 +233,39 @@ def test_ppo_is_compared_with_evolution_by_retrained_cells():
         f"PPO minus regularized evolution, paired the same way: +0.33 [{1 / 3 - half:.2f}, "
         f"{1 / 3 + half:.2f}], PPO above in 2 of 3 seeds.")
     assert ppo_against_evolution(retrained[retrained["method"] != "evolution"]) == ""
+
+
+def test_the_control_is_the_best_a_small_cell_trained_as_the_cells_are_retrained(
+        study, tmp_path, monkeypatch, capsys):
+    fixture, control = ROOT / "tests" / "fixtures" / "small_fixture.csv", tmp_path / "control"
+    retrain = ["--retrain", TINY.replace('"tiny"', '"tiny-retrain"'), "--retrain-seeds", "0,1",
+               "--retrain-cache", str(tmp_path / "retrain.sqlite"), "--small-table", str(fixture),
+               "--retrain-control", str(control)]
+    assert study("--methods", "random", "--seeds", "0", *retrain) == 0
+    small = pd.read_csv(fixture)
+    best = small.groupby("arch")["validation_accuracy"].mean().idxmax()
+    table = pd.read_csv(control / "small_mnist_tiny-retrain.csv")
+    assert table["arch"].tolist() == [best, best] and table["seed"].tolist() == [0, 1]
+    # Trained as the A_large cells were (fp32 on the CPU), not as the fixture's table (bf16).
+    retrained = pd.read_csv(tmp_path / "study" / "retrained_tiny-retrain.csv")
+    assert set(table["precision"]) == set(retrained["precision"]) == {"fp32"}
+    assert set(table["device"]) == set(retrained["device"]) == {"cpu"}
+    report = (tmp_path / "study" / "report.md").read_text()
+    arch = best.replace("|", "\\|")
+    assert f"best A_small cell `{arch}`, bf16" in report
+    assert f"best A_small cell `{arch}`, fp32" in report and "(fp32: precision fp32" in report
+
+    # Reported again without training, the control's table is read as it is.
+    forbid(monkeypatch, nas_env.training, "train_child")
+    assert study("--methods", "random", "--seeds", "0", "--report-only", *retrain) == 0
+    assert (tmp_path / "study" / "report.md").read_text() == report
+    # A folder without the control's runs is left out of the report, which says so.
+    retrain[-1] = str(tmp_path / "empty")
+    capsys.readouterr()
+    assert study("--methods", "random", "--seeds", "0", "--report-only", *retrain) == 0
+    assert "lacks the control's runs; the report leaves it out" in capsys.readouterr().out
+    # A control folder whose table was trained otherwise is refused before anything trains.
+    retrain[-1] = str(control)
+    with pytest.raises(SystemExit):
+        study("--methods", "random", "--seeds", "0", *retrain, "--retrain-precision", "bf16")
+    assert f"--retrain-control {control}: " in capsys.readouterr().err
