@@ -187,26 +187,29 @@ class Reference(NamedTuple):
     """That cell's rows, one per seed (:func:`best_small_cell`)."""
 
 
-def references(table_paths, root: Path | None = None) -> list[Reference]:
+def references(table_paths, root: Path | None = None, control=None) -> list[Reference]:
     """The best A_small cell (:func:`best_small_cell`) of each reward table of ``table_paths``,
     labelled by the table's precision where the tables' precisions differ (``fp32``, ``bf16``),
-    else by its file name, else by its path; one table gets the label ``""``. The report names
+    else by its file name, else by its path (one table alone gets the label ``""``); then that
+    of the table ``control`` (:func:`train_control`'s), labelled ``control``. The report names
     each table by its full path, relative to ``root`` where it lies below it.
 
     :raises FileNotFoundError: if a path holds no file.
     :raises ~nas_env.tables.RewardTableError: if a file is not a valid reward table.
     """
     paths = [Path(path) for path in table_paths]
+    shown = [path.resolve() for path in [*paths, *([Path(control)] if control else [])]]
+    shown = [str(path.relative_to(root.resolve()) if root and path.is_relative_to(root.resolve())
+                 else path) for path in shown]
     cells = [best_small_cell(path) for path in paths]
     precisions = [", ".join(sorted(set(rows["precision"].astype(str)))) if "precision" in rows
                   else "" for rows in cells]
-    labels = [""] if len(paths) == 1 else next(
-        names for names in (precisions, [path.name for path in paths], [str(p) for p in paths])
+    labels = [""] if len(paths) == 1 and not control else next(
+        names for names in (precisions, [path.name for path in paths], shown[:len(paths)])
         if all(names) and len(set(names)) == len(names))
-    shown = [path.resolve() for path in paths]
-    shown = [path.relative_to(root.resolve()) if root and path.is_relative_to(root.resolve())
-             else path for path in shown]
-    return [Reference(label, str(name), rows) for label, name, rows in zip(labels, shown, cells)]
+    refs = [Reference(label, name, rows) for label, name, rows in zip(labels, shown, cells)]
+    return refs + ([Reference("control", shown[-1], best_small_cell(Path(control)))]
+                   if control else [])
 
 
 def _spread(values) -> float:

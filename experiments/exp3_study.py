@@ -208,25 +208,26 @@ def retrain(args) -> str:
     with stop_on_signals(program="exp3_study.py",
                          enabled=checkpoints is not None and not args.report_only), \
             contextlib.closing(evaluator):
-        tables, control = list(args.small_table), None
+        control = None
         if args.retrain_control:  # before the A_large runs: two runs on the same machine
             try:
                 control = study_retrain.train_control(
-                    study_retrain.best_small_cell(tables[0]), args.dataset, args.retrain_value,
-                    args.retrain_seeds, args.retrain_control, data_root=args.data_root,
+                    study_retrain.best_small_cell(args.small_table[0]), args.dataset,
+                    args.retrain_value, args.retrain_seeds, args.retrain_control,
+                    data_root=args.data_root,
                     device=args.retrain_device, precision=args.retrain_precision,
                     threads=args.threads, checkpoint_dir=checkpoints, cached_only=args.report_only)
             except ValueError as err:
                 fail(f"--retrain-control {args.retrain_control}: {err}")
             print(f"control: {control}" if control else f"--retrain-control: "
                   f"{args.retrain_control} lacks the control's runs; the report leaves it out")
-        tables += [str(control)] if control else []
         retrained, missing = study_retrain.retrain_cells(
             best, evaluator, args.retrain_seeds, cached_only=args.report_only,
             log=lambda line: print(line, flush=True))
     atomic_write_text(args.out / f"retrained_{args.retrain_name}.csv", retrained.to_csv(index=False))
     return study_retrain.retrained_markdown(  # each table named in full, relative to the root
-        retrained, study_retrain.references(tables, ROOT), args.retrain_name, missing)
+        retrained, study_retrain.references(args.small_table, ROOT, control), args.retrain_name,
+        missing)
 
 
 def report(args, jobs: list[Job], retrained: str = "") -> str:

@@ -13,17 +13,21 @@
 # the shipped reward_tables/evaluations/large_DATASET_RETRAIN.sqlite where there is one; every
 # finished run is stored at once, Ctrl-C (or TIME_LIMIT seconds; default 0, no limit) saves the
 # runs in training to CHECKPOINTS (default $OUT/checkpoints; each holds the run's weights and
-# optimizer state), and the same command resumes. To report them in another checkout, copy the
-# cache over the shipped one and run the study's report there:
+# optimizer state), and the same command resumes. Before them, the best A_small cell of the
+# shipped small_DATASET_RETRAIN.csv (trained on a CPU) is trained the same way on this GPU into
+# CONTROL/small_DATASET_RETRAIN.csv (default CONTROL: $OUT/control), the like-for-like reference.
+# To report them in another checkout, copy the cache over the shipped one and run the study's
+# report there:
 #
 #     cp gpu_results/large_fashion_mnist_fast.sqlite reward_tables/evaluations/
 #     python experiments/exp3_study.py --dataset fashion_mnist --protocol cheap \
-#         --ppo-settings scaled --retrain fast --retrain-device cuda --report-only
+#         --ppo-settings scaled --retrain fast --retrain-device cuda --report-only \
+#         --retrain-control gpu_results/control
 #
 # Set DATASET (fashion_mnist), PROTOCOL (the searches' reward, cheap), RETRAIN (fast), CELLS,
-# WORKERS (runs trained at once, default 8), THREADS (CPU threads per run, default 2), DEVICE
-# (cuda), TIME_LIMIT and PYTHON; a machine without network access gets the dataset and the
-# packages from gpu_offline_kit.sh.
+# CONTROL, WORKERS (runs trained at once, default 8), THREADS (CPU threads per run, default 2),
+# DEVICE (cuda), TIME_LIMIT and PYTHON; a machine without network access gets the dataset and
+# the packages from gpu_offline_kit.sh.
 set -uo pipefail
 
 dataset=${DATASET:-fashion_mnist}
@@ -46,7 +50,7 @@ timeout --foreground "$limit" "$py" experiments/exp3_study.py --dataset "$datase
     --protocol "$protocol" --retrain "$retrain" --retrain-cells "$cells" \
     --retrain-device "${DEVICE:-cuda}" --retrain-cache "$cache" --workers "${WORKERS:-8}" \
     --threads "${THREADS:-2}" --checkpoint-dir "$checkpoints" --out-dir "$out/exp3_study" \
-    > "$out/exp3_study.log" 2>&1
+    --retrain-control "${CONTROL:-$out/control}" > "$out/exp3_study.log" 2>&1
 echo "exp3_study.py exit status: $? after $(( $(date +%s) - start )) s (124: stopped at TIME_LIMIT; the cache keeps what finished)"
 
 "$py" - "$cache" <<'PY'

@@ -56,8 +56,13 @@ def test_the_gpu_script_retrains_a_best_cells_list_into_its_own_cache_and_resume
     assert retrained["seed"].tolist() == [0, 1] and set(retrained["source"]) == {"training"}
     assert set(retrained["device"]) == {"cpu"}
     assert rows_shipped() == before  # the shipped cache is only copied
+    control = pd.read_csv(out / "control" / "small_mnist_cheap.csv")  # the A_small cell, here
+    assert control["seed"].tolist() == [0, 1] and set(control["device"]) == {"cpu"}
+    report = (out / "exp3_study" / "report.md").read_text()  # the shipped table is fp32
+    assert "minus A_small, fp32 |" in report and "minus A_small, control |" in report
     run()  # the same command again: both runs come from its cache
     assert set(pd.read_csv(out / "exp3_study" / "retrained_cheap.csv")["source"]) == {"cache"}
+    assert len(pd.read_csv(out / "control" / "small_mnist_cheap.csv")) == 2  # not trained again
 
 
 def test_the_best_cell_of_each_search_is_retrained_and_set_beside_the_best_a_small_cell(
@@ -253,7 +258,8 @@ def test_the_control_is_the_best_a_small_cell_trained_as_the_cells_are_retrained
     report = (tmp_path / "study" / "report.md").read_text()
     arch = best.replace("|", "\\|")
     assert f"best A_small cell `{arch}`, bf16" in report
-    assert f"best A_small cell `{arch}`, fp32" in report and "(fp32: precision fp32" in report
+    assert f"best A_small cell `{arch}`, control" in report and "(control: precision fp32" in report
+    assert "minus A_small, bf16 |" in report and "minus A_small, control |" in report
 
     # Reported again without training, the control's table is read as it is.
     forbid(monkeypatch, nas_env.training, "train_child")
