@@ -30,12 +30,8 @@ timeout --foreground "$limit" "$py" experiments/train_ppo.py --env-id NASCell-la
     --exp-name exp3_gpu --out-dir "$out/runs" --no-progress > "$out/exp3_gpu.log" 2>&1
 echo "train_ppo.py exit status: $? (124: stopped at TIME_LIMIT; the cache keeps what finished)"
 
-"$py" - "$out/$cache" <<'PY'
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1])
-conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file, to copy elsewhere
-print(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0], "cells in the cache")
-PY
+echo "$out/$cache:"  # folded into one self-contained file, to copy elsewhere, and checked
+"$py" experiments/check_cache.py "$out/$cache"
 run=$(ls -d "$out"/runs/*/ 2>/dev/null | tail -n 1)
 for f in iterations.csv summary.json rewards.png; do
     if [ -n "$run" ] && [ -f "$run$f" ]; then cp "$run$f" "$out/"; fi

@@ -53,10 +53,6 @@ timeout --foreground "$limit" "$py" experiments/exp3_study.py --dataset "$datase
     --retrain-control "${CONTROL:-$out/control}" > "$out/exp3_study.log" 2>&1
 echo "exp3_study.py exit status: $? after $(( $(date +%s) - start )) s (124: stopped at TIME_LIMIT; the cache keeps what finished)"
 
-"$py" - "$cache" <<'PY'
-import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1])
-conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # one self-contained file, to copy elsewhere
-print(conn.execute("SELECT COUNT(*) FROM results").fetchone()[0], "runs in", sys.argv[1])
-PY
+echo "$cache:"  # folded into one self-contained file, to copy elsewhere, and checked
+"$py" experiments/check_cache.py "$cache"
 grep -h "best cell, seed" "$out/exp3_study.log" | tail -n 40

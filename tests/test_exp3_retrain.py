@@ -51,7 +51,9 @@ def test_the_gpu_script_retrains_a_best_cells_list_into_its_own_cache_and_resume
     before = rows_shipped()
     printed = run()
     assert "exp3_study.py exit status: 0" in printed
-    assert f"{before + 2} runs in {out / 'large_mnist_cheap.sqlite'}" in printed  # a copy, grown
+    # A copy of the shipped cache, grown and checked (experiments/check_cache.py).
+    assert f"{out / 'large_mnist_cheap.sqlite'}:\n{before + 2} rows\n" in printed
+    assert "all checks passed" in printed
     retrained = pd.read_csv(out / "exp3_study" / "retrained_cheap.csv")
     assert retrained["seed"].tolist() == [0, 1] and set(retrained["source"]) == {"training"}
     assert set(retrained["device"]) == {"cpu"}
