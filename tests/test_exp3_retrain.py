@@ -1,7 +1,7 @@
 """Experiment 3's best cells retrained (``experiments/exp3_study.py --retrain``, and
 ``gpu_exp3_study.sh``): each search's best cell trained on two seeds into a cache, replayed from
-it, set beside the best A_small cell of one or more reward tables, and the searchers compared by
-their retrained cells."""
+it, set beside the best A_small cell of one or more reward tables and of a control trained the
+way they are (``--retrain-control``), and the searchers compared by their retrained cells."""
 
 from __future__ import annotations
 
