@@ -214,9 +214,9 @@ def retrain(args) -> str:
                 control = study_retrain.train_control(
                     study_retrain.best_small_cell(args.small_table[0]), args.dataset,
                     args.retrain_value, args.retrain_seeds, args.retrain_control,
-                    data_root=args.data_root,
-                    device=args.retrain_device, precision=args.retrain_precision,
-                    threads=args.threads, checkpoint_dir=checkpoints, cached_only=args.report_only)
+                    data_root=args.data_root, device=args.retrain_device,
+                    precision=args.retrain_precision, threads=args.threads,
+                    checkpoint_dir=checkpoints, cached_only=args.report_only)
             except ValueError as err:
                 fail(f"--retrain-control {args.retrain_control}: {err}")
             print(f"control: {control}" if control else f"--retrain-control: "
