@@ -186,6 +186,11 @@ class Reference(NamedTuple):
     rows: pd.DataFrame
     """That cell's rows, one per seed (:func:`best_small_cell`)."""
 
+    @property
+    def suffix(self) -> str:
+        """``", {label}"``, what the report's names of this reference end with (``""``: none)."""
+        return f", {self.label}" if self.label else ""
+
 
 def references(table_paths, root: Path | None = None, control=None) -> list[Reference]:
     """The best A_small cell (:func:`best_small_cell`) of each reward table of ``table_paths``,
@@ -217,8 +222,8 @@ def _spread(values) -> float:
     return float(values.max() - values.min()) if len(values) > 1 else np.nan
 
 
-def _beats_column(label: str) -> str:
-    return f"beats A_small{', ' + label if label else ''} by more than the spreads"
+def _beats_column(ref: Reference) -> str:
+    return f"beats A_small{ref.suffix} by more than the spreads"
 
 
 def retrained_table(retrained: pd.DataFrame, small) -> pd.DataFrame:
@@ -241,14 +246,14 @@ def retrained_table(retrained: pd.DataFrame, small) -> pd.DataFrame:
         for ref in refs:
             difference = row["validation"] - float(ref.rows["validation_accuracy"].mean())
             ref_spread = _spread(ref.rows["validation_accuracy"])
-            row[f"minus A_small{', ' + ref.label if ref.label else ''}"] = difference
-            row[_beats_column(ref.label)] = (
+            row[f"minus A_small{ref.suffix}"] = difference
+            row[_beats_column(ref)] = (
                 "" if np.isnan(spread) or np.isnan(ref_spread)
                 else "yes" if difference > spread + ref_spread else "no")
         rows.append(row)
     for ref in refs:
         arch = ref.rows["arch"].iloc[0].replace("|", "\\|")  # a bar would end the table's cell
-        rows.append({"cell": f"best A_small cell `{arch}`{', ' + ref.label if ref.label else ''}",
+        rows.append({"cell": f"best A_small cell `{arch}`{ref.suffix}",
                      "validation by seed": ", ".join(f"{v:.2f}"
                                                      for v in ref.rows["validation_accuracy"]),
                      "validation": float(ref.rows["validation_accuracy"].mean()),
@@ -336,7 +341,7 @@ def retrained_markdown(retrained: pd.DataFrame, small, protocol: str, missing: l
     if len(retrained):
         table = retrained_table(retrained, small)
         searches = retrained.groupby(["method", "search_seed"]).ngroups
-        beats = [f"{int((table[_beats_column(ref.label)] == 'yes').sum())} of {searches}"
+        beats = [f"{int((table[_beats_column(ref)] == 'yes').sum())} of {searches}"
                  + (f" ({ref.label})" if ref.label else "") for ref in small]
         versus_evolution = ppo_against_evolution(retrained)
         text += (markdown(table) + "\n\nCells that beat the best A_small cell by more than the "

@@ -103,9 +103,9 @@ def check(path: Path, against: str | None = None,
             if before is None:
                 held.append(f"git has no {path.name} at {against}: every row is new")
             else:
-                lost = before - _hashes(conn)
-                held.append(f"rows at {against}: {len(before)}; added since: "
-                            f"{len(_hashes(conn) - before)}")
+                now = _hashes(conn)
+                lost = before - now
+                held.append(f"rows at {against}: {len(before)}; added since: {len(now - before)}")
                 if lost:
                     problems.append(f"{len(lost)} of the {len(before)} rows it held at {against} "
                                     "are gone")

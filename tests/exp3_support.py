@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = json.dumps({"name": "tiny", "epochs": 1, "lr": 1e-2, "schedule": "onecycle",
                    "batch_size": 32, "checkpoints_per_epoch": 1, "filters": [4, 8],
                    "fc_units": 32, "precision": "fp32"})
-"""A protocol of one epoch on 4 and 8 filters: a child network trains in about a second."""
+"""A protocol of one epoch on 4 and 8 filters, for tests that train on the synthetic data."""
 
 
 def forbid(monkeypatch, module, name: str) -> None:
